@@ -1,0 +1,158 @@
+/**
+ * The lab contract: one shape for every lab.
+ *
+ *   claims   what the interview answer says, in our words, each with a check over the run's evidence
+ *   steps    the pipeline, run in order against real engines, filling the run's state
+ *   reference the implementation that should pass every claim
+ *   pitfalls the common wrong implementations; the same claim checks must reject each one
+ *
+ * Claims are checked against whichever implementation is passed in (reference, pitfall, or a
+ * learner's exercise), so the same checks that guard the reference judge the others.
+ */
+import type { Engines } from '../pipelines/engines/index.ts';
+import type { TargetEngineName } from '../pipelines/engines/types.ts';
+import type { Reporter } from './reporter.ts';
+
+export type EvidenceValue = number | string | boolean | null;
+export type Evidence = Record<string, EvidenceValue>;
+
+export interface ClaimResult {
+  passed: boolean;
+  /** The numbers behind the verdict (printed, and in `--json`). */
+  evidence: Evidence;
+  /** When failed: the smallest concrete input/output that shows it, in a line or a few. */
+  counterexample?: string;
+}
+
+export interface Claim<State> {
+  /** Stable id, kebab-case: referenced by tests, pitfalls and the JSON report. */
+  id: string;
+  /** A few words for tables. */
+  title: string;
+  /** The claim, in our words. */
+  statement: string;
+  /**
+   * Benchmark claims need the benchmark steps; they are not checked when judging a candidate
+   * implementation in check mode (pitfalls, exercises).
+   */
+  benchmark?: boolean;
+  check(state: State): ClaimResult;
+}
+
+export interface Pitfall<Impl> {
+  /** kebab-case id. */
+  name: string;
+  /** One line: what it does wrong. */
+  title: string;
+  /** Why people write it, and what it breaks. */
+  description: string;
+  impl: Impl;
+}
+
+export interface LabContext {
+  seed: number;
+  scale: number;
+  /** Target engine of labs that support several (`--engine`). */
+  engine: TargetEngineName;
+  engines: Engines;
+  out: Reporter;
+  /**
+   * 'full': every step (the reference run, with benchmarks).
+   * 'check': judging a candidate implementation; benchmark-only steps are skipped.
+   */
+  mode: 'full' | 'check';
+  /** A temp dir of this run, removed at the end. */
+  workDir: string;
+  /** Aborted on SIGINT/SIGTERM: long steps should stop early. */
+  signal: AbortSignal;
+}
+
+export interface Step<Impl, State> {
+  title: string;
+  /** Only in 'full' mode: measurements and demos, not needed to check claims. */
+  benchmarkOnly?: boolean;
+  run(ctx: LabContext, impl: Impl, state: State): Promise<void>;
+}
+
+export interface Lab<Impl = unknown, State = unknown> {
+  id: string;
+  title: string;
+  /** The interview question the lab answers. */
+  question: string;
+  /** Servers needed besides DuckDB (the target engine's own server is added by the runner). */
+  needs: readonly ('postgres' | 'kafka')[];
+  /** Supported `--engine` values; the first is the default. */
+  engines: readonly TargetEngineName[];
+  reference: Impl;
+  pitfalls: readonly Pitfall<Impl>[];
+  claims: readonly Claim<State>[];
+  /** Fresh, empty state for one run of the pipeline. */
+  newState(ctx: LabContext): State;
+  steps: readonly Step<Impl, State>[];
+  /** Named numbers for `--json` (see the lab README for each one's meaning). */
+  metrics(state: State): Record<string, number>;
+  /**
+   * Scale used when running a pitfall or an exercise (check mode). Smaller keeps a lab's default
+   * run demo-fast; counterexamples stay meaningful because fixtures are seeded.
+   */
+  checkScale?(scale: number): number;
+  /** Writes the lab's final tables into the `--out` DuckDB file (names in the lab README). */
+  persist?(state: State, out: PersistTarget): Promise<void>;
+  /** Data for the HTML report's charts. */
+  charts?(state: State): ChartSpec[];
+}
+
+export interface PersistTarget {
+  /** Creates table `name` in the output database from rows (types inferred). */
+  table(name: string, rows: readonly Record<string, unknown>[]): Promise<void>;
+}
+
+/** A chart for the HTML report; rendered as inline SVG. */
+export type ChartSpec =
+  | { kind: 'bar'; id: string; title: string; x: string; y: string; series: { name: string; points: { x: string | number; y: number }[] }[] }
+  | { kind: 'line'; id: string; title: string; x: string; y: string; series: { name: string; points: { x: number; y: number }[] }[] }
+  | { kind: 'timeline'; id: string; title: string; rows: { label: string; spans: { from: string; to: string | null; text: string }[] }[] }
+  | { kind: 'tree'; id: string; title: string; root: TreeNode };
+
+export interface TreeNode {
+  label: string;
+  status: 'equal' | 'differs' | 'fetched';
+  children?: TreeNode[];
+}
+
+/** Erases the lab's type parameters for the registry. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyLab = Lab<any, any>;
+
+export interface ClaimOutcome extends ClaimResult {
+  id: string;
+  title: string;
+  statement: string;
+  /** true when skipped in check mode (benchmark claim). */
+  skipped?: boolean;
+}
+
+export interface PitfallOutcome {
+  name: string;
+  title: string;
+  /** Claim ids whose check failed on this pitfall. Empty = the claims did not catch it. */
+  rejectedBy: string[];
+  counterexample?: string;
+  error?: string;
+}
+
+/** The `--json` report. */
+export interface LabReport {
+  lab: string;
+  title: string;
+  seed: number;
+  scale: number;
+  engine: TargetEngineName;
+  provision: string;
+  providers: Record<string, string>;
+  claims: { id: string; title: string; statement: string; passed: boolean; evidence: Evidence; counterexample?: string }[];
+  pitfalls: PitfallOutcome[];
+  metrics: Record<string, number>;
+  charts?: ChartSpec[];
+  durationMs: number;
+}

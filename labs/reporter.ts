@@ -1,0 +1,94 @@
+import type { Evidence } from './contract.ts';
+
+/**
+ * Human output of a run: numbered steps, small aligned tables, claim lines.
+ * Goes to stdout, or to stderr under `--json` (stdout then carries only the JSON object).
+ * Progress ticks only on a TTY; piped output gets plain lines.
+ */
+export class Reporter {
+  private stepNo = 0;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean },
+    private readonly options: { quiet?: boolean; indent?: string } = {},
+  ) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  /** A reporter that prints nothing (pitfall and exercise runs inside a lab run). */
+  static silent(): Reporter {
+    return new Reporter({ write: () => true }, { quiet: true });
+  }
+
+  line(text = ''): void {
+    if (this.options.quiet) return;
+    this.stream.write((this.options.indent ?? '') + text + '\n');
+  }
+
+  heading(text: string): void {
+    this.line();
+    this.line(this.tty ? `\x1b[1m${text}\x1b[0m` : text);
+  }
+
+  step(title: string): void {
+    this.stepNo += 1;
+    this.line(`${String(this.stepNo).padStart(2)}. ${title}`);
+  }
+
+  note(text: string): void {
+    this.line(`    ${text}`);
+  }
+
+  /** Small aligned table; numbers right-aligned. At most `maxRows` rows, then a count. */
+  table(rows: readonly Record<string, unknown>[], maxRows = 12): void {
+    if (this.options.quiet || rows.length === 0) return;
+    const cols = Object.keys(rows[0]!);
+    const shown = rows.slice(0, maxRows);
+    const cell = (v: unknown) => formatValue(v);
+    const widths = cols.map((c) => Math.max(c.length, ...shown.map((r) => cell(r[c]).length)));
+    const numeric = cols.map((c) => shown.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint' || r[c] === null));
+    const fmt = (vals: string[]) => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ');
+    this.line('    ' + fmt(cols));
+    this.line('    ' + widths.map((w) => '─'.repeat(w)).join('  '));
+    for (const r of shown) this.line('    ' + fmt(cols.map((c) => cell(r[c]))));
+    if (rows.length > maxRows) this.line(`    … ${rows.length - maxRows} more rows`);
+  }
+
+  claim(passed: boolean, title: string, evidence: Evidence, skipped = false): void {
+    const mark = skipped ? '–' : passed ? '✔' : '✘';
+    const color = !this.tty ? (s: string) => s : skipped ? (s: string) => s : passed ? (s: string) => `\x1b[32m${s}\x1b[0m` : (s: string) => `\x1b[31m${s}\x1b[0m`;
+    this.line(`  ${color(mark)} ${title}  ${formatEvidence(evidence)}`);
+  }
+
+  /** Runs `fn`, ticking elapsed seconds on a TTY when it takes longer than a second. */
+  async progress<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.tty || this.options.quiet) return fn();
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+      this.stream.write(`\r    … ${label} ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+    }, 1000);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(timer);
+      if (Date.now() - t0 >= 1000) this.stream.write('\r\x1b[K');
+    }
+  }
+}
+
+export function formatValue(v: unknown): string {
+  if (v === null || v === undefined) return '∅';
+  if (typeof v === 'number') {
+    if (Number.isInteger(v)) return String(v);
+    return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3);
+  }
+  if (v instanceof Date) return v.toISOString().replace('T', ' ').replace(/\.000Z$/, '').replace('Z', '');
+  return String(v);
+}
+
+export function formatEvidence(e: Evidence): string {
+  return Object.entries(e)
+    .map(([k, v]) => `${k}=${formatValue(v)}`)
+    .join(' ');
+}

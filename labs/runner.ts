@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AnyLab, ClaimOutcome, LabContext, LabReport, PitfallOutcome } from './contract.ts';
+import { Reporter } from './reporter.ts';
+import { Engines } from '../pipelines/engines/index.ts';
+import type { ProvisionMode } from '../pipelines/engines/provision-mode.ts';
+import type { TargetEngineName } from '../pipelines/engines/types.ts';
+import { InterruptedError, UsageError, errorLine } from '../pipelines/errors.ts';
+import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
+
+export interface RunOptions {
+  seed: number;
+  scale: number;
+  engine?: TargetEngineName;
+  provision: ProvisionMode;
+  out: Reporter;
+  /** Use this engine set (tests share one); otherwise the run makes and stops its own. */
+  engines?: Engines;
+  /** `--step`: resolves when the user wants the next step. */
+  pause?: (nextTitle: string) => Promise<void>;
+  /** `--out DIR`. */
+  outDir?: string;
+  signal?: AbortSignal;
+  /** Skip running pitfalls (faster, e.g. benchmarks). */
+  skipPitfalls?: boolean;
+}
+
+export function resolveEngine(lab: AnyLab, engine: TargetEngineName | undefined): TargetEngineName {
+  const name = engine ?? lab.engines[0]!;
+  if (!lab.engines.includes(name)) {
+    throw new UsageError(`lab ${lab.id} does not run on --engine ${name} (supported: ${lab.engines.join(', ')})`);
+  }
+  return name;
+}
+
+/** Runs every step of `lab` with `impl` and returns the state the claims are checked on. */
+export async function runPipeline<I, S>(lab: AnyLab, ctx: LabContext, impl: I, pause?: RunOptions['pause']): Promise<S> {
+  const state = lab.newState(ctx) as S;
+  for (const step of lab.steps) {
+    if (step.benchmarkOnly && ctx.mode === 'check') continue;
+    if (ctx.signal.aborted) throw new InterruptedError('interrupted');
+    if (pause) await pause(step.title);
+    ctx.out.step(step.title);
+    await ctx.out.progress(step.title, () => step.run(ctx, impl, state));
+  }
+  return state;
+}
+
+export function checkClaims<S>(lab: AnyLab, state: S, mode: 'full' | 'check'): ClaimOutcome[] {
+  return lab.claims.map((claim) => {
+    const base = { id: claim.id, title: claim.title, statement: claim.statement };
+    if (claim.benchmark && mode === 'check') return { ...base, passed: true, evidence: {}, skipped: true };
+    try {
+      return { ...base, ...claim.check(state) };
+    } catch (err) {
+      return { ...base, passed: false, evidence: {}, counterexample: `check failed: ${errorLine(err)}` };
+    }
+  });
+}
+
+/**
+ * Judges one implementation (a pitfall, a learner's exercise) with the lab's claim checks, in
+ * check mode. An implementation that throws fails every claim, with the error as counterexample.
+ */
+export async function checkImplementation<I>(
+  lab: AnyLab,
+  base: Omit<LabContext, 'mode' | 'out'> & { out?: Reporter },
+  impl: I,
+): Promise<{ claims: ClaimOutcome[]; error?: string }> {
+  const ctx: LabContext = {
+    ...base,
+    scale: lab.checkScale ? lab.checkScale(base.scale) : base.scale,
+    mode: 'check',
+    out: base.out ?? Reporter.silent(),
+  };
+  try {
+    const state = await runPipeline(lab, ctx, impl);
+    return { claims: checkClaims(lab, state, 'check') };
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
+    const error = errorLine(err);
+    return {
+      error,
+      claims: lab.claims.map((c) => ({ id: c.id, title: c.title, statement: c.statement, passed: false, evidence: {}, counterexample: `implementation threw: ${error}` })),
+    };
+  }
+}
+
+export async function runPitfalls(lab: AnyLab, base: Omit<LabContext, 'mode' | 'out'>): Promise<PitfallOutcome[]> {
+  const outcomes: PitfallOutcome[] = [];
+  for (const p of lab.pitfalls) {
+    const { claims, error } = await checkImplementation(lab, base, p.impl);
+    const failed = claims.filter((c) => !c.passed && !c.skipped);
+    outcomes.push({
+      name: p.name,
+      title: p.title,
+      rejectedBy: failed.map((c) => c.id),
+      counterexample: failed.find((c) => c.counterexample)?.counterexample,
+      ...(error ? { error } : {}),
+    });
+  }
+  return outcomes;
+}
+
+/** One full lab run: engines, reference pipeline, claims, pitfalls, metrics, `--out`. */
+export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> {
+  const t0 = Date.now();
+  const engine = resolveEngine(lab, opts.engine);
+  const engines = opts.engines ?? new Engines({ mode: opts.provision, log: (m) => opts.out.note(m) });
+  const workDir = mkdtempSync(join(tmpdir(), `de-lab-${lab.id}-`));
+  const signal = opts.signal ?? new AbortController().signal;
+  const out = opts.out;
+  try {
+    // Provision what the lab needs up front: a missing engine fails fast, in one line.
+    const needs = new Set<string>(lab.needs);
+    if (engine === 'postgres') needs.add('postgres');
+    await Promise.all([needs.has('postgres') ? engines.postgres() : null, needs.has('kafka') ? engines.kafka() : null]);
+
+    const ctx: LabContext = { seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal };
+    out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
+    out.line(`  Q: ${lab.question}`);
+    const state = await runPipeline(lab, ctx, lab.reference, opts.pause);
+    const claims = checkClaims(lab, state, 'full');
+
+    let pitfalls: PitfallOutcome[] = [];
+    if (!opts.skipPitfalls && lab.pitfalls.length > 0) {
+      if (opts.pause) await opts.pause('pitfalls');
+      out.step(`Pitfalls: the same claim checks on ${lab.pitfalls.length} common wrong implementations`);
+      pitfalls = await out.progress('pitfalls', () => runPitfalls(lab, { seed: opts.seed, scale: opts.scale, engine, engines, workDir, signal }));
+      out.table(
+        pitfalls.map((p) => ({
+          pitfall: p.name,
+          'rejected by': p.rejectedBy.length ? p.rejectedBy.join(', ') : 'NOT CAUGHT',
+        })),
+      );
+      for (const p of pitfalls) if (p.counterexample) out.note(`${p.name}: ${p.counterexample}`);
+    }
+
+    const metrics = lab.metrics(state);
+    const report: LabReport = {
+      lab: lab.id,
+      title: lab.title,
+      seed: opts.seed,
+      scale: opts.scale,
+      engine,
+      provision: opts.provision,
+      providers: await engines.providers(),
+      claims: claims.map(({ id, title, statement, passed, evidence, counterexample }) => ({
+        id,
+        title,
+        statement,
+        passed,
+        evidence,
+        ...(counterexample && !passed ? { counterexample } : {}),
+      })),
+      pitfalls,
+      metrics,
+      charts: lab.charts?.(state),
+      durationMs: Date.now() - t0,
+    };
+
+    if (opts.outDir) await persist(lab, state, report, opts.outDir);
+
+    out.line();
+    out.line(`  Claims (${claims.filter((c) => c.passed).length}/${claims.length}):`);
+    for (const c of claims) {
+      out.claim(c.passed, c.title, c.evidence);
+      if (!c.passed && c.counterexample) out.note(`counterexample: ${c.counterexample}`);
+    }
+    return report;
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+    if (!opts.engines) await engines.stopAll();
+  }
+}
+
+/** `--out DIR`: DIR/<id>.duckdb with the lab's final tables, DIR/<id>.json with the report. Atomic: written aside, then renamed. */
+async function persist(lab: AnyLab, state: unknown, report: LabReport, outDir: string): Promise<void> {
+  const dir = resolve(outDir);
+  mkdirSync(dir, { recursive: true });
+  const tmpDb = join(dir, `.${lab.id}.duckdb.tmp-${process.pid}`);
+  rmSync(tmpDb, { force: true });
+  const db = await DuckDbEngine.open(tmpDb);
+  try {
+    let n = 0;
+    await lab.persist?.(state, {
+      table: async (name, rows) => {
+        if (rows.length === 0) {
+          await db.exec(`CREATE TABLE ${db.dialect.ident(name)} (empty BOOLEAN)`);
+          return;
+        }
+        const file = join(dir, `.${lab.id}.${n++}.ndjson`);
+        writeFileSync(file, rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') + '\n');
+        try {
+          await db.exec(`CREATE TABLE ${db.dialect.ident(name)} AS SELECT * FROM read_json_auto('${file.replace(/'/g, "''")}', format = 'newline_delimited')`);
+        } finally {
+          rmSync(file, { force: true });
+        }
+      },
+    });
+    await db.exec('CHECKPOINT');
+  } finally {
+    await db.close();
+  }
+  renameSync(tmpDb, join(dir, `${lab.id}.duckdb`));
+  rmSync(`${tmpDb}.wal`, { force: true });
+  const tmpJson = join(dir, `.${lab.id}.json.tmp-${process.pid}`);
+  writeFileSync(tmpJson, JSON.stringify(report, null, 2) + '\n');
+  renameSync(tmpJson, join(dir, `${lab.id}.json`));
+}

@@ -1,0 +1,19 @@
+import type { Dialect } from '../types.ts';
+import { standardDialect } from '../sql-common.ts';
+
+export const duckdbDialect: Dialect = {
+  ...standardDialect,
+  name: 'duckdb',
+  types: {
+    int: 'INTEGER',
+    bigint: 'BIGINT',
+    double: 'DOUBLE',
+    decimal: (p, s) => `DECIMAL(${p},${s})`,
+    text: 'VARCHAR',
+    bool: 'BOOLEAN',
+    date: 'DATE',
+    timestamp: 'TIMESTAMP',
+  },
+  // DuckDB casts '0x…' strings to integers; 15 hex digits = 60 bits, always positive.
+  hash64: (t) => `CAST('0x' || substr(md5(${t}), 1, 15) AS BIGINT)`,
+};

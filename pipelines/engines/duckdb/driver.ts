@@ -1,0 +1,132 @@
+import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult } from '@duckdb/node-api';
+import type { Row, SqlEngine, SqlValue } from '../types.ts';
+import { duckdbDialect } from './dialect.ts';
+
+/**
+ * DuckDB, in-process (`@duckdb/node-api`). One instance per handle; `path` may be ':memory:'
+ * or a file (the CLI's `--out` writes `<lab>.duckdb`).
+ */
+export class DuckDbEngine implements SqlEngine {
+  readonly name = 'duckdb' as const;
+  readonly dialect = duckdbDialect;
+  private inTx = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+    readonly path: string,
+  ) {}
+
+  static async open(path = ':memory:', options: Record<string, string> = {}): Promise<DuckDbEngine> {
+    const instance = await DuckDBInstance.create(path, options);
+    const connection = await instance.connect();
+    return new DuckDbEngine(instance, connection, path);
+  }
+
+  /** A second connection to the same database (e.g. a concurrent reader). */
+  async connect(): Promise<DuckDbEngine> {
+    return new DuckDbEngine(this.instance, await this.instance.connect(), this.path);
+  }
+
+  // One connection runs one statement at a time; serialise so callers may fire concurrently.
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.serial(async () => {
+      const result = await this.connection.run(sql, params ? toDuckParams(params) : undefined);
+      return (await readRows(result)) as T[];
+    });
+  }
+
+  async exec(sql: string, params?: readonly unknown[]): Promise<void> {
+    await this.serial(async () => {
+      if (params && params.length > 0) await this.connection.run(sql, toDuckParams(params));
+      else await this.connection.run(sql);
+    });
+  }
+
+  async transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T> {
+    if (this.inTx) return fn(this);
+    await this.exec('BEGIN TRANSACTION');
+    this.inTx = true;
+    try {
+      const out = await fn(this);
+      await this.exec('COMMIT');
+      return out;
+    } catch (err) {
+      await this.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      this.inTx = false;
+    }
+  }
+
+  async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+    if (rows.length === 0) return;
+    // Multi-row VALUES with binds, in chunks: portable, typed by the target table, no temp files.
+    const chunk = Math.max(1, Math.floor(30000 / columns.length));
+    const cols = columns.map((c) => this.dialect.ident(c)).join(', ');
+    for (let i = 0; i < rows.length; i += chunk) {
+      const part = rows.slice(i, i + chunk);
+      const params: unknown[] = [];
+      const tuples = part.map((r) => {
+        const ph = r.map((v) => {
+          params.push(v);
+          return `$${params.length}`;
+        });
+        return `(${ph.join(', ')})`;
+      });
+      await this.exec(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(', ')}`, params);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    this.connection.closeSync();
+    // The instance closes when the last connection is gone and it is garbage collected;
+    // closing it explicitly releases the file lock for `--out` files right away.
+    try {
+      (this.instance as unknown as { closeSync?: () => void }).closeSync?.();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+function toDuckParams(params: readonly unknown[]): (string | number | bigint | boolean | null)[] {
+  return params.map((p) => {
+    if (p === undefined || p === null) return null;
+    if (p instanceof Date) return p.toISOString().replace('T', ' ').replace('Z', '');
+    if (typeof p === 'number' && Number.isInteger(p) && !Number.isSafeInteger(p)) return BigInt(p);
+    return p as string | number | bigint | boolean;
+  }) as (string | number | bigint | boolean | null)[];
+}
+
+async function readRows(result: DuckDBMaterializedResult | Awaited<ReturnType<DuckDBConnection['run']>>): Promise<Row[]> {
+  const reader = await (result as DuckDBMaterializedResult).getRowObjectsJS();
+  const types = result.columnTypes().map((t) => t.toString());
+  const names = result.columnNames();
+  return reader.map((raw) => {
+    const row: Row = {};
+    names.forEach((name, i) => {
+      row[name] = normalise(raw[name], types[i] ?? '');
+    });
+    return row;
+  });
+}
+
+export function normalise(v: unknown, type: string): SqlValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v;
+  if (v instanceof Date) {
+    if (type === 'DATE') return v.toISOString().slice(0, 10);
+    return v;
+  }
+  if (typeof v === 'object') return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+  return v as SqlValue;
+}

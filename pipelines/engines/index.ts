@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { DuckDbEngine } from './duckdb/driver.ts';
+import { PgEngine } from './postgres/driver.ts';
+import { provisionPostgres, type PostgresServer } from './postgres/provision.ts';
+import { provisionKafka, type KafkaServer } from './kafka/provision.ts';
+import type { ProvisionMode } from './provision-mode.ts';
+import type { SqlEngine, TargetEngineName } from './types.ts';
+import { UsageError } from '../errors.ts';
+
+export type { SqlEngine, TargetEngineName, Row, SqlValue, Dialect } from './types.ts';
+export type { ProvisionMode } from './provision-mode.ts';
+export { DuckDbEngine, PgEngine };
+export type { PostgresServer, KafkaServer };
+
+/**
+ * Opens a target engine (a fresh, empty database on it) for a lab. Each engine registers itself
+ * here; labs ask `engines.target(name)` and never branch on the engine's name.
+ */
+export type TargetFactory = (engines: Engines, label: string) => Promise<SqlEngine>;
+const targetFactories = new Map<TargetEngineName, TargetFactory>();
+export function registerTarget(name: TargetEngineName, factory: TargetFactory): void {
+  targetFactories.set(name, factory);
+}
+registerTarget('duckdb', async () => DuckDbEngine.open(':memory:'));
+registerTarget('postgres', async (engines, label) => PgEngine.connect(await engines.freshPgDatabase(label)));
+
+export interface EnginesOptions {
+  mode: ProvisionMode;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+}
+
+/**
+ * The engine set of one run: servers are provisioned lazily, once, on first use, and
+ * `stopAll()` stops everything this run started (servers, connections, temp databases).
+ */
+export class Engines {
+  readonly mode: ProvisionMode;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: (message: string) => void;
+  /** Unique per run: prefixes databases and topics so runs sharing a server never collide. */
+  readonly runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  private pgServer?: Promise<PostgresServer>;
+  private kafkaServer?: Promise<KafkaServer>;
+  private readonly closers: (() => Promise<void>)[] = [];
+  private readonly tempDatabases: string[] = [];
+  private stopped = false;
+
+  constructor(options: EnginesOptions) {
+    this.mode = options.mode;
+    this.env = options.env ?? process.env;
+    this.log = options.log ?? ((m) => process.stderr.write(m + '\n'));
+  }
+
+  postgres(): Promise<PostgresServer> {
+    this.pgServer ??= provisionPostgres(this.mode, this.env, this.log);
+    return this.pgServer;
+  }
+
+  kafka(): Promise<KafkaServer> {
+    this.kafkaServer ??= provisionKafka(this.mode, this.env, this.log);
+    return this.kafkaServer;
+  }
+
+  /** Which provider served each engine provisioned so far (for the JSON report). */
+  async providers(): Promise<Record<string, string>> {
+    const out: Record<string, string> = { duckdb: 'in-process' };
+    if (this.pgServer) out.postgres = (await this.pgServer.catch(() => null))?.provider ?? 'failed';
+    if (this.kafkaServer) out.kafka = (await this.kafkaServer.catch(() => null))?.provider ?? 'failed';
+    return out;
+  }
+
+  /** Registers a cleanup run by `stopAll()` (connections, consumers, child processes). */
+  onStop(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
+  async duckdb(path = ':memory:'): Promise<DuckDbEngine> {
+    const db = await DuckDbEngine.open(path);
+    this.onStop(() => db.close());
+    return db;
+  }
+
+  /** A connection to the server's admin database. */
+  async pgAdmin(): Promise<PgEngine> {
+    const db = await PgEngine.connect((await this.postgres()).url);
+    this.onStop(() => db.close());
+    return db;
+  }
+
+  /** Creates an empty database for this run and returns its URL; dropped at `stopAll()`. */
+  async freshPgDatabase(label: string): Promise<string> {
+    const server = await this.postgres();
+    const name = `${this.runId}_${label}_${this.tempDatabases.length}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+    const admin = await PgEngine.connect(server.url);
+    try {
+      await admin.exec(`CREATE DATABASE ${name}`);
+    } finally {
+      await admin.close();
+    }
+    this.tempDatabases.push(name);
+    const u = new URL(server.url);
+    u.pathname = `/${name}`;
+    return u.toString();
+  }
+
+  /** A Postgres connection to a database (default: a fresh one for this run). */
+  async pg(url?: string, label = 'db'): Promise<PgEngine> {
+    const db = await PgEngine.connect(url ?? (await this.freshPgDatabase(label)));
+    this.onStop(() => db.close());
+    return db;
+  }
+
+  /** A fresh, empty database on a target engine. */
+  async target(name: TargetEngineName, label = 'target'): Promise<SqlEngine> {
+    const factory = targetFactories.get(name);
+    if (!factory) throw new UsageError(`--engine ${name} is not available (known: ${[...targetFactories.keys()].join(', ')})`);
+    const engine = await factory(this, label);
+    this.onStop(() => engine.close());
+    return engine;
+  }
+
+  /** Topic/group/slot names unique to this run. */
+  name(base: string): string {
+    return `${this.runId}_${base}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '_');
+  }
+
+  async stopAll(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    const pg = await this.pgServer?.catch(() => null);
+    if (pg && this.tempDatabases.length > 0 && pg.provider !== 'local') {
+      // Someone else's server: leave it as we found it.
+      const admin = await PgEngine.connect(pg.url).catch(() => null);
+      for (const name of this.tempDatabases) await admin?.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+      await admin?.close();
+    }
+    await Promise.all([pg?.stop(), (await this.kafkaServer?.catch(() => null))?.stop()]);
+  }
+}

@@ -1,0 +1,211 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { EngineUnavailableError } from '../../errors.ts';
+import { dockerAnswers } from '../docker.ts';
+import { freePort, waitUntil } from '../ports.ts';
+import { SupervisedProcess } from '../supervised.ts';
+import type { ProvisionMode, ProvisionedServer } from '../provision-mode.ts';
+
+export const KAFKA_VERSION = '3.9.1';
+const POM = fileURLToPath(new URL('../../../scripts/kafka/pom.xml', import.meta.url));
+
+export interface KafkaServer extends ProvisionedServer {
+  brokers: string[];
+}
+
+export async function provisionKafka(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<KafkaServer> {
+  const list = env.KAFKA_BROKERS;
+  if (mode === 'external' || (mode === 'auto' && list)) {
+    if (!list) throw new EngineUnavailableError('Kafka: --provision external needs KAFKA_BROKERS (e.g. localhost:9092)');
+    const brokers = list.split(',').map((b) => b.trim()).filter(Boolean);
+    if (!(await kafkaAnswers(brokers, 5000))) throw new EngineUnavailableError(`Kafka: KAFKA_BROKERS=${list} does not answer`);
+    return { brokers, provider: 'external', stop: async () => undefined };
+  }
+  if (mode === 'containers' || (mode === 'auto' && (await dockerAnswers(env)))) return startContainer(log);
+  return startLocal(mode, env, log);
+}
+
+export async function kafkaAnswers(brokers: string[], timeoutMs: number): Promise<boolean> {
+  const admin = new Kafka({ clientId: 'de-lab-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: Math.min(timeoutMs, 3000), retry: { retries: 0 } }).admin();
+  try {
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await admin.describeCluster();
+      })(),
+      new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), timeoutMs).unref()),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+async function startContainer(log: (m: string) => void): Promise<KafkaServer> {
+  log(`Kafka: starting a container (testcontainers, apache/kafka:${KAFKA_VERSION})`);
+  const tc = await import('testcontainers').catch((err: Error) => {
+    throw new EngineUnavailableError(`Kafka: testcontainers failed to load (${err.message})`);
+  });
+  // The broker must advertise the address clients use: bind the same port on both sides.
+  const port = await freePort();
+  const container = await new tc.GenericContainer(`apache/kafka:${KAFKA_VERSION}`)
+    .withEnvironment(brokerEnv(port))
+    .withExposedPorts({ container: port, host: port })
+    .withWaitStrategy(tc.Wait.forLogMessage(/Kafka Server started/))
+    .start()
+    .catch((err: Error) => {
+      throw new EngineUnavailableError(`Kafka: container did not start (${err.message.split('\n')[0]})`);
+    });
+  return { brokers: [`127.0.0.1:${port}`], provider: 'containers', stop: async () => void (await container.stop()) };
+}
+
+function brokerEnv(port: number): Record<string, string> {
+  return {
+    KAFKA_NODE_ID: '1',
+    KAFKA_PROCESS_ROLES: 'broker,controller',
+    KAFKA_LISTENERS: `PLAINTEXT://0.0.0.0:${port},CONTROLLER://0.0.0.0:9093`,
+    KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://127.0.0.1:${port}`,
+    KAFKA_CONTROLLER_LISTENER_NAMES: 'CONTROLLER',
+    KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    KAFKA_CONTROLLER_QUORUM_VOTERS: '1@localhost:9093',
+    KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
+    KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS: '1',
+    KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1',
+    KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: '1',
+    KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+  };
+}
+
+function javaMajor(): number | null {
+  const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return null;
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr + r.stdout);
+  if (!m) return null;
+  const major = Number(m[1]);
+  return major === 1 ? Number(m[2]) : major;
+}
+
+function cacheDir(env: NodeJS.ProcessEnv): string {
+  return env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
+}
+
+/**
+ * The broker's jars, resolved from Maven Central once and cached outside the repo.
+ * Copied into a temp dir and renamed into place, so a killed download never leaves half a classpath.
+ */
+export function ensureKafkaJars(env: NodeJS.ProcessEnv = process.env, log: (m: string) => void = () => undefined): string {
+  const libs = join(cacheDir(env), `kafka-${KAFKA_VERSION}`, 'libs');
+  if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
+  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0) {
+    throw new EngineUnavailableError(
+      'Kafka: KAFKA_BROKERS unset, no Docker daemon, Maven not found (needed once to fetch the broker jars) — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS',
+    );
+  }
+  log(`Kafka: resolving Apache Kafka ${KAFKA_VERSION} jars from Maven Central (once) into ${libs}`);
+  mkdirSync(join(cacheDir(env), `kafka-${KAFKA_VERSION}`), { recursive: true });
+  const tmp = mkdtempSync(join(cacheDir(env), `kafka-${KAFKA_VERSION}`, 'libs.tmp-'));
+  const r = spawnSync('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.status !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    const why = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('ERROR')).slice(0, 2).join(' ');
+    throw new EngineUnavailableError(`Kafka: Maven could not resolve the broker jars (${why || `exit ${r.status}`})`);
+  }
+  try {
+    renameSync(tmp, libs);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another run won the race; its copy is complete
+  }
+  return libs;
+}
+
+async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<KafkaServer> {
+  const major = javaMajor();
+  if (major === null || major < 17) {
+    const what = major === null ? 'Java 17+ not found' : `Java ${major} found, 17+ needed`;
+    const prefix = mode === 'local' ? 'Kafka:' : 'Kafka: KAFKA_BROKERS unset, no Docker daemon,';
+    throw new EngineUnavailableError(`${prefix} ${what} — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS`);
+  }
+  const libs = ensureKafkaJars(env, log);
+  const t0 = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'de-lab-kafka-'));
+  const [port, controllerPort] = [await freePort(), await freePort()];
+  const props = join(dir, 'server.properties');
+  writeFileSync(
+    props,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      `log.dirs=${join(dir, 'data')}`,
+      'num.partitions=1',
+      // Single node: every internal topic with one replica, one partition (fast group coordinator start).
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'transaction.state.log.num.partitions=1',
+      'group.initial.rebalance.delay.ms=0',
+      'auto.create.topics.enable=true',
+      'delete.topic.enable=true',
+      '',
+    ].join('\n'),
+  );
+  const log4j = join(dir, 'log4j.properties');
+  writeFileSync(
+    log4j,
+    [
+      'log4j.rootLogger=WARN, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka.server.KafkaServer=INFO',
+      'log4j.logger.kafka.server.KafkaRaftServer=INFO',
+      '',
+    ].join('\n'),
+  );
+  const cp = `${libs}/*`;
+  const jvm = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
+  const clusterId = randomBytes(16).toString('base64url');
+  const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+  if (fmt.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new EngineUnavailableError(`Kafka: formatting KRaft storage failed (${(fmt.stderr || fmt.stdout).trim().split('\n').slice(-1)[0]})`);
+  }
+  const logFile = join(dir, 'kafka.log');
+  const proc = SupervisedProcess.start({
+    cmd: 'java',
+    args: [...jvm, 'kafka.Kafka', props],
+    cwd: dir,
+    stopSignal: 'SIGTERM',
+    stopTimeoutMs: 8000,
+    cleanup: [dir],
+    logFile,
+  });
+  const brokers = [`127.0.0.1:${port}`];
+  await waitUntil(
+    () => kafkaAnswers(brokers, 2000),
+    60000,
+    () => new EngineUnavailableError(`Kafka: local broker did not become ready on 127.0.0.1:${port} (${proc.deathReason ?? 'timeout'}): ${proc.logTail(3)}`),
+    () => proc.deathReason,
+  ).catch(async (err) => {
+    await proc.stop();
+    throw err;
+  });
+  log(`Kafka: local KRaft broker ${KAFKA_VERSION} (Maven Central jars, Java ${major}) on ${brokers[0]} in ${Date.now() - t0} ms`);
+  return { brokers, provider: 'local', stop: () => proc.stop(), pid: proc.serverPid ?? undefined, dir };
+}

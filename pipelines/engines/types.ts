@@ -1,0 +1,73 @@
+/**
+ * What every SQL engine offers a pipeline. Pipelines take a `SqlEngine` and never ask which
+ * engine it is: what differs between engines lives in the engine's `Dialect`.
+ *
+ * Value mapping (same on every engine, so results compare across engines):
+ *   BIGINT/INT8  -> number when safe, else bigint     DATE      -> 'YYYY-MM-DD' string
+ *   DECIMAL/NUMERIC/DOUBLE -> number                 TIMESTAMP -> Date (UTC, ms precision)
+ *   VARCHAR/TEXT -> string,  BOOLEAN -> boolean,     NULL      -> null
+ * SQL uses `$1, $2, …` bind parameters everywhere; drivers translate if their engine differs.
+ */
+export type SqlValue = string | number | bigint | boolean | Date | null;
+export type Row = Record<string, SqlValue>;
+
+export type TargetEngineName = 'duckdb' | 'postgres' | 'snowflake';
+export const TARGET_ENGINES: readonly TargetEngineName[] = ['duckdb', 'postgres', 'snowflake'];
+
+export interface SqlEngine {
+  readonly name: TargetEngineName;
+  readonly dialect: Dialect;
+  /** Runs one statement and returns its rows. */
+  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs one statement (or, without params, a script of several `;`-separated statements). */
+  exec(sql: string, params?: readonly unknown[]): Promise<void>;
+  /**
+   * Runs `fn` in one transaction: committed if it resolves, rolled back if it throws.
+   * Nested calls join the outer transaction.
+   */
+  transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T>;
+  /** Bulk-loads rows into an existing table (appender / COPY / multi-row insert). */
+  insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The SQL that differs between engines. Small on purpose: a pipeline writes standard SQL
+ * and calls into the dialect only where engines really disagree.
+ */
+export interface Dialect {
+  readonly name: TargetEngineName;
+  /** Column types by logical name. */
+  readonly types: {
+    readonly int: string;
+    readonly bigint: string;
+    readonly double: string;
+    readonly decimal: (precision: number, scale: number) => string;
+    readonly text: string;
+    readonly bool: string;
+    readonly date: string;
+    readonly timestamp: string;
+  };
+  /** `a IS DISTINCT FROM b`, NULL-safe inequality. */
+  distinct(a: string, b: string): string;
+  /**
+   * A signed 60-bit integer hash of a text expression (md5-based), identical on every engine
+   * for the same text. Used for row hashes and order-independent fingerprints.
+   */
+  hash64(textExpr: string): string;
+  /**
+   * Order-independent fingerprint of a set of row hashes: the exact sum as text
+   * (DECIMAL(38,0), so a million 60-bit hashes cannot overflow) — equal multisets, equal sums.
+   */
+  sumExact(hashExpr: string): string;
+  /** Canonical text of a value for hashing: NULL gets its own marker, so NULL and '' differ. */
+  canonicalText(expr: string, kind: 'text' | 'int' | 'double' | 'date' | 'timestamp' | 'bool'): string;
+  /** Adds days to a DATE expression. */
+  addDays(dateExpr: string, days: string): string;
+  /** A DATE literal/param cast: `CAST($1 AS DATE)`. */
+  dateParam(param: string): string;
+  /** Whether `MERGE … WHEN MATCHED THEN DELETE` is supported (all three engines do). */
+  readonly mergeDelete: boolean;
+  /** Quotes an identifier. */
+  ident(name: string): string;
+}
