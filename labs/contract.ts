@@ -100,6 +100,21 @@ export interface Lab<Impl = unknown, State = unknown> {
   persist?(state: State, out: PersistTarget): Promise<void>;
   /** Data for the HTML report's charts. */
   charts?(state: State): ChartSpec[];
+  /** Exercise mode: the core step a candidate should be able to write in an interview. */
+  exercise?: Exercise<Impl>;
+}
+
+export interface Exercise<Impl> {
+  /** Repo-relative path of the stub copied to `exercises/<lab>/` (typed, TODOs, throws until done). */
+  stub: string;
+  /** Repo-relative path of the reference source shown by `--solution`. */
+  solution: string;
+  /** Builds the lab's implementation from the learner's module exports. */
+  load(module: Record<string, unknown>): Impl;
+  /** Revealed one at a time by `npm run check -- <lab> --hint`. */
+  hints: readonly string[];
+  /** One-line nudge per claim id, printed when that claim fails on the learner's code. */
+  nudges: Readonly<Record<string, string>>;
 }
 
 export interface PersistTarget {

@@ -1,0 +1,39 @@
+import { inject } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engines } from '../pipelines/engines/index.ts';
+import type { AnyLab, LabContext } from '../labs/contract.ts';
+import { Reporter } from '../labs/reporter.ts';
+import type { TargetEngineName } from '../pipelines/engines/types.ts';
+
+/**
+ * An engine set on the test run's shared servers (see global-setup.ts). Databases, topics,
+ * slots it creates are named per run and dropped by `stopAll()`.
+ */
+export function testEngines(): Engines {
+  return new Engines({
+    mode: 'external',
+    env: { ...process.env, PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS') },
+    log: () => undefined,
+  });
+}
+
+/** A lab context for calling a lab's steps or checks directly from a test. */
+export function testContext(engines: Engines, overrides: Partial<LabContext> = {}): LabContext & { cleanup(): void } {
+  const workDir = mkdtempSync(join(tmpdir(), 'de-lab-test-'));
+  return {
+    seed: 42,
+    scale: 1,
+    engine: 'duckdb' as TargetEngineName,
+    engines,
+    out: Reporter.silent(),
+    mode: 'full',
+    workDir,
+    signal: new AbortController().signal,
+    ...overrides,
+    cleanup: () => rmSync(workDir, { recursive: true, force: true }),
+  };
+}
+
+export type { AnyLab };
