@@ -1,0 +1,155 @@
+/**
+ * Exercise mode: for every registered lab with an exercise (and a tiny fixture lab), the same
+ * claim checks that guard the reference pass the reference, pass the `--solution` file loaded as
+ * a learner's module, fail the untouched stub as `npm run exercise` copies it, and fail each pitfall.
+ * Then the two commands themselves, as a learner runs them.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { inject } from 'vitest';
+import type { AnyLab } from '../labs/contract.ts';
+import { LABS } from '../labs/registry.ts';
+import { REPO_ROOT, exercisePaths, loadLearnerImpl, relocateImports, scaffoldExercise, sideBySide } from '../scripts/exercise.ts';
+import { checkExercise } from '../scripts/check.ts';
+import { fixtureLab } from './exercise-fixture/lab.ts';
+import { testEngines } from './helpers.ts';
+
+const engines = testEngines();
+// Inside the repo (git-ignored), so a copied stub resolves its imports and packages as a learner's does.
+const root = join(REPO_ROOT, 'exercises', `.test-${process.pid}`);
+afterAll(async () => {
+  rmSync(root, { recursive: true, force: true });
+  await engines.stopAll();
+});
+
+const SEED = 42;
+const labs: AnyLab[] = [fixtureLab, ...LABS.filter((l) => l.exercise)];
+const check = (lab: AnyLab, impl: unknown) => checkExercise(lab, impl, { seed: SEED, scale: 1, engines });
+const failedIds = (o: Awaited<ReturnType<typeof check>>) => o.claims.filter((c) => !c.passed && !c.skipped).map((c) => c.id);
+
+for (const lab of labs) {
+  const ex = lab.exercise!;
+  describe(`exercise ${lab.id}`, () => {
+    it('the claim checks pass on the reference implementation', async () => {
+      const o = await check(lab, lab.reference);
+      expect(o.error, o.error).toBeUndefined();
+      expect(failedIds(o)).toEqual([]);
+      expect(o.passed).toBe(true);
+    });
+
+    it('the --solution file, loaded like a learner’s module, passes the claim checks', async () => {
+      const o = await check(lab, await loadLearnerImpl(lab, resolve(REPO_ROOT, ex.solution)));
+      expect(o.error, o.error).toBeUndefined();
+      expect(failedIds(o)).toEqual([]);
+    });
+
+    it('the untouched stub, as `npm run exercise` copies it, fails the claim checks', async () => {
+      const { paths, created } = scaffoldExercise(lab, root);
+      expect(created).toBe(true);
+      expect(scaffoldExercise(lab, root).created).toBe(false); // never overwrites the learner's work
+      const o = await check(lab, await loadLearnerImpl(lab, paths.file));
+      expect(o.passed).toBe(false);
+      expect(failedIds(o).length).toBeGreaterThan(0);
+    });
+
+    for (const p of lab.pitfalls) {
+      it(`pitfall ${p.name} fails at least one claim check`, async () => {
+        const o = await check(lab, p.impl);
+        expect(o.passed).toBe(false);
+        expect(failedIds(o).length).toBeGreaterThan(0);
+      });
+    }
+
+    it('has hints, and a nudge for every claim an exercise is judged on', () => {
+      expect(ex.hints.length).toBeGreaterThan(0);
+      const ids = lab.claims.map((c) => c.id);
+      for (const id of Object.keys(ex.nudges)) expect(ids, `nudge for unknown claim ${id}`).toContain(id);
+      for (const c of lab.claims.filter((c) => !c.benchmark)) expect(ex.nudges[c.id], `nudge for ${c.id}`).toBeTruthy();
+      expect(existsSync(resolve(REPO_ROOT, ex.stub)), ex.stub).toBe(true);
+      expect(existsSync(resolve(REPO_ROOT, ex.solution)), ex.solution).toBe(true);
+    });
+  });
+}
+
+describe('exercise helpers', () => {
+  it('re-points relative imports of a copied stub', () => {
+    const src = "import type { X } from '../../pipelines/a.ts';\nimport { y } from './y.ts';\nimport 'node:fs';\n";
+    const out = relocateImports(src, '/r/labs/l/exercise', '/r/exercises/l');
+    expect(out).toContain("from '../../labs/pipelines/a.ts'");
+    expect(out).toContain("from '../../labs/l/exercise/y.ts'");
+    expect(out).toContain("import 'node:fs'");
+  });
+
+  it('shows two files side by side, aligned on shared lines', () => {
+    const s = sideBySide({ title: 'yours', text: 'a\nb\nc\n' }, { title: 'reference', text: 'a\nB\nc\nd\n' }, 120);
+    const lines = s.split('\n');
+    expect(lines[0]).toMatch(/^yours\s+│ reference/);
+    expect(lines.find((l) => l.includes(' b '))).toMatch(/\| +2 B$/);
+    expect(lines.find((l) => /> +4 d$/.test(l))).toBeTruthy();
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(120);
+  });
+});
+
+// The two commands, as a learner runs them (the first registered lab with an exercise).
+const cliLab = LABS.find((l) => l.exercise);
+function run(script: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', script), ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, DE_LAB_EXERCISES_DIR: join(root, 'cli'), LAB_PROVISION: 'external', PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS'), COLUMNS: '140', ...env },
+    timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('npm run exercise / npm run check', () => {
+  it('an unknown lab or a lab without an exercise is one clear line and a non-zero exit', () => {
+    for (const [script, args] of [['exercise.ts', ['nope']], ['check.ts', ['nope']], ['check.ts', []], ['exercise.ts', ['smoke']]] as const) {
+      const r = run(script, [...args]);
+      expect(r.code, `${script} ${args.join(' ')}`).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^de-lab: (unknown lab "nope"|which lab\?|lab "smoke" has no exercise)/);
+    }
+  });
+
+  it.skipIf(!cliLab)('a learner goes from stub (✘ with nudges) to solution (✔, exit 0); hints one at a time; solution side by side', () => {
+    const lab = cliLab!;
+    const env = { DE_LAB_EXERCISES_DIR: join(root, 'cli') };
+    const missing = run('check.ts', [lab.id], env);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/npm run exercise -- /);
+
+    const created = run('exercise.ts', [lab.id], env);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/Created .*\.ts/);
+    expect(run('exercise.ts', [lab.id], env).stdout).toMatch(/already there/);
+
+    const red = run('check.ts', [lab.id], env);
+    expect(red.code, red.stderr).toBe(1);
+    expect(red.stdout).toContain('✘');
+    const nudge = Object.values(lab.exercise!.nudges)[0]!;
+    expect(red.stdout).toContain(nudge);
+    expect(red.stdout.trimEnd().split('\n').at(-1)).toMatch(/claims hold/);
+
+    const h1 = run('check.ts', [lab.id, '--hint'], env);
+    expect(h1.stdout).toContain(`Hint 1/${lab.exercise!.hints.length}`);
+    if (lab.exercise!.hints.length > 1) expect(run('check.ts', [lab.id, '--hint'], env).stdout).toContain(`Hint 2/`);
+    const paths = exercisePaths(lab, join(root, 'cli'));
+    expect(Number(readFileSync(paths.hintsFile, 'utf8'))).toBe(Math.min(2, lab.exercise!.hints.length));
+
+    const sol = run('check.ts', [lab.id, '--solution'], env);
+    expect(sol.code).toBe(0);
+    expect(sol.stdout.split('\n')[0]).toMatch(/yours: .*│ reference: /);
+
+    // The learner "implements" the stub: the reference source, imports re-pointed to their folder.
+    const solutionPath = resolve(REPO_ROOT, lab.exercise!.solution);
+    mkdirSync(paths.dir, { recursive: true });
+    writeFileSync(paths.file, relocateImports(readFileSync(solutionPath, 'utf8'), dirname(solutionPath), paths.dir));
+    const green = run('check.ts', [lab.id], env);
+    expect(green.code, green.stdout + green.stderr).toBe(0);
+    expect(green.stdout).not.toContain('✘');
+    expect(green.stdout.trimEnd().split('\n').at(-1)).toMatch(/✔ all \d+ claims hold/);
+  });
+});
