@@ -1,4 +1,4 @@
-import type { Dialect } from './types.ts';
+import type { CanonicalKind, Dialect } from './types.ts';
 
 /**
  * Dialect pieces that DuckDB and PostgreSQL share (both accept these spellings).
@@ -7,19 +7,7 @@ import type { Dialect } from './types.ts';
 export const standardDialect: Omit<Dialect, 'name' | 'hash64' | 'types'> = {
   sumExact: (h) => `CAST(COALESCE(SUM(CAST(${h} AS DECIMAL(38,0))), 0) AS VARCHAR)`,
   distinct: (a, b) => `(${a} IS DISTINCT FROM ${b})`,
-  canonicalText: (expr, kind) => {
-    // '\N' marks NULL (as COPY does) so NULL never collides with the empty string.
-    const text =
-      kind === 'double'
-        ? // Round to 12 significant-ish digits so double noise across engines does not change the hash.
-          `CAST(ROUND(CAST(${expr} AS NUMERIC(38,9)), 6) AS VARCHAR)`
-        : kind === 'timestamp'
-          ? `CAST(${expr} AS VARCHAR)`
-          : kind === 'bool'
-            ? `CASE WHEN ${expr} THEN 't' ELSE 'f' END`
-            : `CAST(${expr} AS VARCHAR)`;
-    return `COALESCE(${text}, '\\N')`;
-  },
+  canonicalText: canonicalTextWith({ epochMicros: (x) => `CAST(EXTRACT(EPOCH FROM ${x}) * 1000000 AS BIGINT)` }),
   addDays: (d, n) => `(${d} + CAST(${n} AS INTEGER))`,
   dateParam: (p) => `CAST(${p} AS DATE)`,
   mergeDelete: true,
@@ -33,4 +21,50 @@ export const standardDialect: Omit<Dialect, 'name' | 'hash64' | 'types'> = {
 export function nameLiteral(name: string): string {
   if (!/^[A-Za-z0-9_.:/\-]+$/.test(name)) throw new Error(`refusing to inline unexpected name ${JSON.stringify(name)}`);
   return `'${name}'`;
+}
+
+/** The engine-specific spellings the canonical text needs; everything else is shared SQL. */
+export interface CanonicalSpelling {
+  /** Microseconds since 1970-01-01 00:00 UTC of a TIMESTAMP (read as UTC) or TIMESTAMPTZ, as an exact BIGINT. */
+  epochMicros(expr: string): string;
+}
+
+/**
+ * Builds `Dialect.canonicalText` (see `CanonicalKind` for what each kind normalises). Every
+ * expression below was checked to give the same text on DuckDB and PostgreSQL
+ * (tests/row-hash.test.ts); the traps it avoids are in labs/reconciliation/README.md:
+ *   - CAST(double AS VARCHAR) gives '1' on Postgres and '1.0' on DuckDB, '-0' vs '-0.0';
+ *   - Postgres converts double → NUMERIC through 15 significant digits, DuckDB exactly, so a
+ *     double is rounded with IEEE arithmetic (floor(x·1e6 + 0.5)), which both engines share;
+ *   - TIMESTAMPTZ prints in the session zone, and DATE in the session DateStyle on Postgres.
+ */
+export function canonicalTextWith(spelling: CanonicalSpelling): Dialect['canonicalText'] {
+  return (expr: string, kind: CanonicalKind): string => {
+    const dbl = `CAST(${expr} AS DOUBLE PRECISION)`;
+    const text: Record<CanonicalKind, string> = {
+      text: `CAST(${expr} AS VARCHAR)`,
+      int: `CAST(CAST(${expr} AS DECIMAL(38,0)) AS VARCHAR)`,
+      decimal: `CAST(CAST(${expr} AS DECIMAL(38,6)) AS VARCHAR)`,
+      double:
+        `CASE WHEN abs(${dbl}) < 1e12 THEN CAST(CAST(floor(${dbl} * CAST(1000000 AS DOUBLE PRECISION) + 0.5) AS BIGINT) AS VARCHAR)` +
+        ` WHEN abs(${dbl}) < 9e18 THEN 'u' || CAST(CAST(floor(${dbl} + 0.5) AS BIGINT) AS VARCHAR)` +
+        // NaN / ±Infinity / huge: Postgres prints 'Infinity'/'NaN', DuckDB 'inf'/'nan'.
+        ` ELSE replace(lower(CAST(${dbl} AS VARCHAR)), 'infinity', 'inf') END`,
+      date: `CAST(CAST(${expr} AS DATE) - DATE '1970-01-01' AS VARCHAR)`,
+      timestamp: `CAST(${spelling.epochMicros(expr)} AS VARCHAR)`,
+      bool: `CASE WHEN ${expr} THEN 't' ELSE 'f' END`,
+    };
+    // '\N' marks NULL (as COPY does); a non-NULL value always starts with a digit (its length).
+    return `COALESCE(CAST(length(${text[kind]}) AS VARCHAR) || ':' || ${text[kind]}, '\\N')`;
+  };
+}
+
+/**
+ * The canonical hash of a row: `hash64` of the concatenated canonical texts of its columns, in
+ * the order given. Computed inside the database; identical rows give identical hashes on every
+ * engine whatever their physical column types (same `kind` per column on both sides).
+ */
+export function canonicalRowHash(dialect: Dialect, columns: readonly { expr: string; kind: CanonicalKind }[]): string {
+  if (columns.length === 0) throw new Error('canonicalRowHash needs at least one column');
+  return dialect.hash64(columns.map((c) => dialect.canonicalText(c.expr, c.kind)).join(' || '));
 }

@@ -32,6 +32,22 @@ export interface SqlEngine {
 }
 
 /**
+ * Logical kind of a value for the canonical row hash; the same kind must be used on both sides.
+ *   text       as stored (VARCHAR, TEXT, CHAR(n) — Postgres drops CHAR(n) padding when cast)
+ *   int        any integer type, or a whole-number DECIMAL/DOUBLE: the integer
+ *   decimal    exact numerics (NUMERIC/DECIMAL of any scale, integers): rounded half away from zero
+ *              to 6 decimal places, so NUMERIC(12,2) 1.5 = DECIMAL(18,4) 1.5000
+ *   double     when either side is a float: the value as a double, rounded (half up) to 6 decimal
+ *              places with IEEE arithmetic both engines share (|x| < 1e12; beyond, to the unit) —
+ *              NUMERIC 0.30 = DOUBLE 0.1*3, and -0.0 = 0.0
+ *   date       DATE (or a timestamp, truncated): days since 1970-01-01, independent of DateStyle
+ *   timestamp  TIMESTAMP / TIMESTAMPTZ: microseconds since the epoch; a TIMESTAMP without zone is
+ *              read as UTC, so TIMESTAMPTZ '…+02' = TIMESTAMP of the same instant in UTC
+ *   bool       't' / 'f'
+ */
+export type CanonicalKind = 'text' | 'int' | 'decimal' | 'double' | 'date' | 'timestamp' | 'bool';
+
+/**
  * The SQL that differs between engines. Small on purpose: a pipeline writes standard SQL
  * and calls into the dialect only where engines really disagree.
  */
@@ -60,8 +76,13 @@ export interface Dialect {
    * (DECIMAL(38,0), so a million 60-bit hashes cannot overflow) — equal multisets, equal sums.
    */
   sumExact(hashExpr: string): string;
-  /** Canonical text of a value for hashing: NULL gets its own marker, so NULL and '' differ. */
-  canonicalText(expr: string, kind: 'text' | 'int' | 'double' | 'date' | 'timestamp' | 'bool'): string;
+  /**
+   * Canonical text of a value for hashing, identical on every engine for the same logical value
+   * whatever the physical type (see `CanonicalKind`). NULL gets its own marker, so NULL and ''
+   * differ; every non-NULL value is length-prefixed (`3:abc`), so concatenating the canonical
+   * texts of several columns is unambiguous (`'a|b','c'` never equals `'a','b|c'`).
+   */
+  canonicalText(expr: string, kind: CanonicalKind): string;
   /** Adds days to a DATE expression. */
   addDays(dateExpr: string, days: string): string;
   /** A DATE literal/param cast: `CAST($1 AS DATE)`. */

@@ -1,5 +1,5 @@
 import type { Dialect } from '../types.ts';
-import { standardDialect } from '../sql-common.ts';
+import { canonicalTextWith, standardDialect } from '../sql-common.ts';
 
 export const duckdbDialect: Dialect = {
   ...standardDialect,
@@ -16,4 +16,6 @@ export const duckdbDialect: Dialect = {
   },
   // DuckDB casts '0x…' strings to integers; 15 hex digits = 60 bits, always positive.
   hash64: (t) => `CAST('0x' || substr(md5(${t}), 1, 15) AS BIGINT)`,
+  // EXTRACT(EPOCH …) is a DOUBLE on DuckDB (sub-µs error far from 1970); epoch_us is exact.
+  canonicalText: canonicalTextWith({ epochMicros: (x) => `epoch_us(${x})` }),
 };
