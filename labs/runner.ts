@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AnyLab, ClaimOutcome, LabContext, LabReport, PitfallOutcome } from './contract.ts';
 import { Reporter } from './reporter.ts';
@@ -108,7 +107,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
   const t0 = Date.now();
   const engine = resolveEngine(lab, opts.engine);
   const engines = opts.engines ?? new Engines({ mode: opts.provision, log: (m) => opts.out.note(m) });
-  const workDir = mkdtempSync(join(tmpdir(), `de-lab-${lab.id}-`));
+  const workDir = engines.tempDir(lab.id);
   const signal = opts.signal ?? new AbortController().signal;
   const out = opts.out;
   try {

@@ -25,6 +25,9 @@ function waitForEnter(): (title: string) => Promise<void> {
     });
 }
 
+/** Set once SIGINT/SIGTERM arrived: whatever the run does next, we exit 130 after the stop. */
+let stopping: Promise<void> | null = null;
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.help || args.command === 'help') {
@@ -42,14 +45,12 @@ async function main(argv: string[]): Promise<number> {
   const out = new Reporter(args.json ? process.stderr : process.stdout);
   const engines = new Engines({ mode: args.provision, log: (m) => out.note(m) });
   const abort = new AbortController();
-  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
+    if (stopping) return;
     abort.abort();
     process.stderr.write(`\n${sig}: stopping engines…\n`);
     // Stop what we started, then leave: a step still running cannot be trusted to finish.
-    void engines.stopAll().finally(() => process.exit(130));
+    stopping = engines.stopAll().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -92,8 +93,13 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => {
+  async (code) => {
+    if (stopping) await stopping;
+    process.exit(code);
+  },
+  async (err) => {
+    // Errors after an interrupt are the interrupt's echo (closed connections): not worth a line.
+    if (stopping) await stopping;
     if (err instanceof InterruptedError) process.exit(130);
     if (err instanceof LabError) {
       process.stderr.write(`de-lab: ${errorLine(err)}\n`);

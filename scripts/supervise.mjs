@@ -14,8 +14,10 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, rmSync } from 'node:fs';
 
 const config = JSON.parse(process.argv[2]);
-const log = openSync(config.logFile, 'a');
-const child = spawn(config.cmd, config.args, {
+// Without `cmd` the supervisor guards only temp dirs: removed when the parent goes away.
+const guardOnly = !config.cmd;
+const log = guardOnly ? 'ignore' : openSync(config.logFile, 'a');
+const child = guardOnly ? null : spawn(config.cmd, config.args, {
   cwd: config.cwd,
   env: { ...process.env, ...(config.env ?? {}) },
   stdio: ['ignore', log, log],
@@ -25,8 +27,8 @@ const child = spawn(config.cmd, config.args, {
 });
 
 let stopping = false;
-let exited = false;
-child.on('exit', (code, signal) => {
+let exited = guardOnly;
+child?.on('exit', (code, signal) => {
   exited = true;
   if (!stopping) {
     // The engine died on its own: tell the parent (it reads our stdout) and clean up.
@@ -41,14 +43,15 @@ child.on('exit', (code, signal) => {
   }
   finish();
 });
-child.on('error', (err) => {
+child?.on('error', (err) => {
   process.stdout.write(JSON.stringify({ event: 'error', message: String(err.message) }) + '\n');
   exited = true;
   finish();
 });
-process.stdout.write(JSON.stringify({ event: 'started', pid: child.pid }) + '\n');
+process.stdout.write(JSON.stringify({ event: 'started', pid: child?.pid ?? null }) + '\n');
 
 function killGroup(sig) {
+  if (!child) return;
   try {
     process.kill(-child.pid, sig);
   } catch {

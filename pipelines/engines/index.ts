@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SupervisedProcess } from './supervised.ts';
 import { DuckDbEngine } from './duckdb/driver.ts';
 import { PgEngine } from './postgres/driver.ts';
 import { provisionPostgres, type PostgresServer } from './postgres/provision.ts';
@@ -45,6 +49,7 @@ export class Engines {
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly tempDatabases: string[] = [];
   private stopped = false;
+  private runDir?: { path: string; guard: SupervisedProcess };
 
   constructor(options: EnginesOptions) {
     this.mode = options.mode;
@@ -60,6 +65,20 @@ export class Engines {
   kafka(): Promise<KafkaServer> {
     this.kafkaServer ??= provisionKafka(this.mode, this.env, this.log);
     return this.kafkaServer;
+  }
+
+  /**
+   * A fresh temp dir for this run (under one run dir per engine set). Removed by `stopAll()`,
+   * and by a guard process if this process is killed before it can clean up.
+   */
+  tempDir(label: string): string {
+    if (!this.runDir) {
+      const path = mkdtempSync(join(tmpdir(), 'de-lab-run-'));
+      this.runDir = { path, guard: SupervisedProcess.guardDirs([path]) };
+    }
+    const dir = mkdtempSync(join(this.runDir.path, `${label.replace(/[^a-z0-9_-]/gi, '_')}-`));
+    mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   /** Which provider served each engine provisioned so far (for the JSON report). */
@@ -137,5 +156,9 @@ export class Engines {
       await admin?.close();
     }
     await Promise.all([pg?.stop(), (await this.kafkaServer?.catch(() => null))?.stop()]);
+    if (this.runDir) {
+      rmSync(this.runDir.path, { recursive: true, force: true });
+      await this.runDir.guard.stop();
+    }
   }
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 const SUPERVISOR = fileURLToPath(new URL('../../scripts/supervise.mjs', import.meta.url));
 
 export interface SupervisedConfig {
+  /** The server command; empty = guard only: nothing runs, `cleanup` dirs go when the parent does. */
   cmd: string;
   args: string[];
   env?: Record<string, string>;
@@ -68,6 +69,11 @@ export class SupervisedProcess {
     (sup.stdin as unknown as { unref?: () => void }).unref?.();
     (sup.stdout as unknown as { unref?: () => void }).unref?.();
     return new SupervisedProcess(sup, config);
+  }
+
+  /** Guards temp dirs: removed on `stop()`, or by the supervisor when this process dies. */
+  static guardDirs(dirs: string[]): SupervisedProcess {
+    return SupervisedProcess.start({ cmd: '', args: [], cleanup: dirs, logFile: '' });
   }
 
   /** Why the server is gone, if it died on its own; else null. */
