@@ -45,6 +45,19 @@ describe('CLI: bad input gets one clear line and a non-zero exit', () => {
     expect(kafka.stderr).toMatch(/Kafka: KAFKA_BROKERS=127\.0\.0\.1:1 does not answer/);
   });
 
+  it('a missing engine says what is missing and how to get it (no Java on PATH, no Docker, no KAFKA_BROKERS)', async () => {
+    const emptyPath = mkdtempSync(join(tmpdir(), 'de-lab-nopath-'));
+    try {
+      const r = await runCli(['smoke'], { PATH: emptyPath, PG_URL: '', KAFKA_BROKERS: '', DOCKER_HOST: 'unix:///nonexistent.sock' });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('de-lab:'))).toEqual([
+        'de-lab: Kafka: KAFKA_BROKERS unset, no Docker daemon, Java 17+ not found — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS',
+      ]);
+    } finally {
+      rmSync(emptyPath, { recursive: true, force: true });
+    }
+  });
+
   it('a lab that does not support the engine says so; no lab at all is a usage error', () => {
     expect(() => resolveEngine(smokeLab, 'postgres')).toThrow(/lab smoke does not run on --engine postgres \(supported: duckdb\)/);
     expect(() => parseArgs([])).toThrow(UsageError);

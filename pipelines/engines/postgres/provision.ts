@@ -110,11 +110,19 @@ function hydrateSymlinks(root: string): void {
 /** PostgreSQL refuses to run as root: when we are root, run it as `nobody`. */
 function serverUser(): { uid: number; gid: number } | null {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
-  const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
-  const uid = id('-u');
-  const gid = id('-g');
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
-    throw new EngineUnavailableError('PostgreSQL: running as root and no unprivileged user `nobody` to run the server as');
+  let entry: string[] | undefined;
+  try {
+    entry = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => f[0] === 'nobody');
+  } catch {
+    /* no passwd file */
+  }
+  const uid = Number(entry?.[2]);
+  const gid = Number(entry?.[3]);
+  if (!entry || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new EngineUnavailableError('PostgreSQL: running as root and no unprivileged user `nobody` to run the server as — run as a normal user or set PG_URL');
   }
   return { uid, gid };
 }
