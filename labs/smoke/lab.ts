@@ -94,6 +94,16 @@ export const smokeLab: Lab<Impl, State> = {
     smoke_kafka_ms: Math.round(s.timings.kafka_ms ?? 0),
   }),
   checkScale: (scale) => scale,
+  charts: (s) => [
+    {
+      kind: 'bar',
+      id: 'smoke-round-trip-ms',
+      title: 'Round trip per engine (ms, this run)',
+      x: 'engine',
+      y: 'ms',
+      series: [{ name: 'ms', points: (['duckdb', 'postgres', 'kafka'] as const).map((e) => ({ x: e, y: Math.round(s.timings[`${e}_ms`] ?? 0) })) }],
+    },
+  ],
   async persist(state, out) {
     await out.table('smoke_checks', [
       { engine: 'duckdb', ...state.parquet, file: undefined },
