@@ -49,7 +49,7 @@ function log1(m: string) {
 }
 
 async function startContainer(log: (m: string) => void): Promise<PostgresServer> {
-  log('PostgreSQL: starting a container (testcontainers, postgres:17)');
+  log('PostgreSQL: starting a container (testcontainers, postgres:17-alpine)');
   const tc = await import('testcontainers').catch((err: Error) => {
     throw new EngineUnavailableError(`PostgreSQL: testcontainers failed to load (${err.message})`);
   });
