@@ -1,8 +1,9 @@
 import type { AnyLab } from './contract.ts';
 import { smokeLab } from './smoke/lab.ts';
+import { scd2Lab } from './scd2/lab.ts';
 
 /** Every lab, in the order `npm start` runs them. */
-export const LABS: readonly AnyLab[] = [smokeLab];
+export const LABS: readonly AnyLab[] = [smokeLab, scd2Lab];
 
 export function findLab(id: string): AnyLab | undefined {
   return LABS.find((l) => l.id === id);

@@ -1,0 +1,147 @@
+/**
+ * The SCD2 loads interview answers commonly give, each with one defect. The lab runs them through
+ * the same claim checks as the reference; each must be rejected by at least one claim.
+ */
+import type { Pitfall } from '../contract.ts';
+import type { Dialect, SqlEngine } from '../../pipelines/engines/types.ts';
+import { applyScd2Snapshot, validOn, OPEN_END, type Scd2Tables } from '../../pipelines/scd2/index.ts';
+import type { Scd2Impl } from './scenario.ts';
+
+/** The same engine, with some dialect pieces swapped (a pitfall that differs in one operator). */
+export function withDialect(db: SqlEngine, override: Partial<Dialect>): SqlEngine {
+  const dialect: Dialect = { ...db.dialect, ...override };
+  const wrap = (inner: SqlEngine): SqlEngine => ({
+    name: inner.name,
+    dialect,
+    query: <T>(sql: string, params?: readonly unknown[]) => inner.query<T>(sql, params),
+    exec: (sql, params) => inner.exec(sql, params),
+    transaction: <T>(fn: (tx: SqlEngine) => Promise<T>) => inner.transaction((tx) => fn(wrap(tx))),
+    insertRows: (table, columns, rows) => inner.insertRows(table, columns, rows),
+    close: () => inner.close(),
+  });
+  return wrap(db);
+}
+
+/** Change detection with `<>`: `NULL <> 'gold'` is NULL, so NULL ↔ value changes look like "no change". */
+const neqChangeDetection: Scd2Impl = {
+  applySnapshot: (db, tables, date) => applyScd2Snapshot(withDialect(db, { distinct: (a, b) => `(${a} <> ${b})` }), tables, date),
+  validOn,
+};
+
+/**
+ * Expire, then insert new versions for the rows "expired today". Run once a day it works; run the
+ * same snapshot again on the same day (a retried job) and the rows expired earlier today still
+ * have valid_to = today, so their new versions are inserted a second time.
+ */
+const expireThenInsert: Scd2Impl = {
+  validOn,
+  async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
+    const d = db.dialect;
+    const dim = d.ident(tables.dim);
+    const stage = d.ident(tables.stage);
+    const day = d.dateParam('$1');
+    await db.transaction(async (tx) => {
+      // 1. Expire current versions whose tracked values changed, and those of deleted keys.
+      await tx.exec(
+        `UPDATE ${dim} SET valid_to = ${day}, is_current = FALSE,
+           is_deleted = NOT EXISTS (SELECT 1 FROM ${stage} AS s WHERE s.customer_id = ${dim}.customer_id)
+         WHERE is_current AND NOT EXISTS (
+           SELECT 1 FROM ${stage} AS s
+           WHERE s.customer_id = ${dim}.customer_id
+             AND NOT (${d.distinct('s.segment', `${dim}.segment`)} OR ${d.distinct('s.city', `${dim}.city`)}))`,
+        [date],
+      );
+      // 2. Insert a first version for keys with no version current or expired today (new, or re-appearing).
+      await tx.exec(
+        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
+                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
+         FROM ${stage} AS s
+         WHERE NOT EXISTS (SELECT 1 FROM ${dim} AS v WHERE v.customer_id = s.customer_id AND (v.is_current OR v.valid_to = ${day}))`,
+        [date, OPEN_END],
+      );
+      // 3. The defect: new versions for the rows "expired today" — true again on a same-day re-run.
+      await tx.exec(
+        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
+                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
+         FROM ${stage} AS s
+         JOIN ${dim} AS v ON v.customer_id = s.customer_id AND v.valid_to = ${day} AND NOT v.is_current AND NOT v.is_deleted`,
+        [date, OPEN_END],
+      );
+      await tx.exec(`UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`);
+    });
+  },
+};
+
+/**
+ * Stream style: every row that arrives expires the current version and inserts a new one. With a
+ * stream of upstream writes (or a full snapshot, where every row "arrives"), rows that did not
+ * change — an ORM re-save, a touched timestamp, a re-delivered event — get new versions.
+ */
+const streamReinsert: Scd2Impl = {
+  validOn,
+  async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
+    const d = db.dialect;
+    const dim = d.ident(tables.dim);
+    const stage = d.ident(tables.stage);
+    const day = d.dateParam('$1');
+    await db.transaction(async (tx) => {
+      await tx.exec(
+        `UPDATE ${dim} SET valid_to = ${day}, is_current = FALSE,
+           is_deleted = NOT EXISTS (SELECT 1 FROM ${stage} AS s WHERE s.customer_id = ${dim}.customer_id)
+         WHERE is_current`,
+        [date],
+      );
+      await tx.exec(
+        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
+                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
+         FROM ${stage} AS s`,
+        [date, OPEN_END],
+      );
+      await tx.exec(`UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`);
+    });
+  },
+};
+
+/** The reference load, queried with `<=` on both ends: on a change day, the closed and the new version both match. */
+const inclusiveValidTo: Scd2Impl = {
+  applySnapshot: applyScd2Snapshot,
+  validOn: (alias, dateExpr) => `(${alias}.valid_from <= ${dateExpr} AND ${dateExpr} <= ${alias}.valid_to)`,
+};
+
+export const scd2Pitfalls: Pitfall<Scd2Impl>[] = [
+  {
+    name: 'neq-change-detection',
+    title: 'detects changes with != / <> instead of IS DISTINCT FROM',
+    description:
+      'The MERGE of many answers compares tracked columns with `!=`. With a NULL on either side the comparison is NULL, ' +
+      'which WHEN MATCHED AND … treats as false: a segment going from NULL to gold (or back) is silently not versioned.',
+    impl: neqChangeDetection,
+  },
+  {
+    name: 'expire-then-insert-rerun',
+    title: 'expires, then inserts versions for rows "expired today" — re-run on the same day',
+    description:
+      'Two statements: expire the changed current rows (valid_to = today), then insert new versions joined on valid_to = today. ' +
+      'A retried job re-runs the second statement against the rows expired by the first run and inserts every new version again: two current rows.',
+    impl: expireThenInsert,
+  },
+  {
+    name: 'stream-reinsert',
+    title: 'expires and re-inserts on every upstream write (no change detection)',
+    description:
+      'Stream/task pipelines that treat each arriving row as a change version rows that did not change: ' +
+      'history fills with identical versions, and a Type 1-only edit opens a version as well.',
+    impl: streamReinsert,
+  },
+  {
+    name: 'inclusive-valid-to',
+    title: 'closes with valid_to = d but queries valid_from <= d AND d <= valid_to',
+    description:
+      'The load closes the old version on the day the new one opens (half-open windows), but the as-of query uses <= on both ends: ' +
+      'on every change day two versions are valid, so the fact join counts that day\'s orders twice.',
+    impl: inclusiveValidTo,
+  },
+];

@@ -1,0 +1,54 @@
+/**
+ * The customer dimension of the `scd2` lab and the tables around it.
+ *
+ *   customer_sk            surrogate key: one per version, never reused
+ *   customer_id            business key (the source's primary key)
+ *   segment, city          Type 2: a change closes the current version and opens a new one
+ *   email                  Type 1: overwritten in place, on every version of the key (see apply.ts)
+ *   valid_from, valid_to   half-open window [valid_from, valid_to); the open end is the explicit
+ *                          date 9999-12-31, not NULL, so `d < valid_to` needs no COALESCE
+ *   is_current             the version valid now; at most one per key, none once the key is deleted
+ *   is_deleted             this version was closed because the key vanished from the source
+ */
+import type { SqlEngine } from '../engines/types.ts';
+
+/** The explicit open end of a current version's window. */
+export const OPEN_END = '9999-12-31';
+
+export interface Scd2Tables {
+  /** The Type 2 dimension. */
+  dim: string;
+  /** One full source snapshot, as extracted on the date being applied. */
+  stage: string;
+}
+
+export const DIM_COLUMNS = ['customer_sk', 'customer_id', 'segment', 'city', 'email', 'valid_from', 'valid_to', 'is_current', 'is_deleted'] as const;
+export const SNAPSHOT_COLUMNS = ['customer_id', 'segment', 'city', 'email'] as const;
+
+export async function createDimension(db: SqlEngine, dim: string): Promise<void> {
+  const { types: t, ident } = db.dialect;
+  await db.exec(`
+    CREATE TABLE ${ident(dim)} (
+      customer_sk ${t.bigint} NOT NULL,
+      customer_id ${t.bigint} NOT NULL,
+      segment     ${t.text},
+      city        ${t.text},
+      email       ${t.text},
+      valid_from  ${t.date} NOT NULL,
+      valid_to    ${t.date} NOT NULL,
+      is_current  ${t.bool} NOT NULL,
+      is_deleted  ${t.bool} NOT NULL
+    )`);
+}
+
+/** A table holding one full snapshot (the stage) — same columns as the source. */
+export async function createSnapshotTable(db: SqlEngine, name: string): Promise<void> {
+  const { types: t, ident } = db.dialect;
+  await db.exec(`
+    CREATE TABLE ${ident(name)} (
+      customer_id ${t.bigint} NOT NULL,
+      segment     ${t.text},
+      city        ${t.text},
+      email       ${t.text}
+    )`);
+}
