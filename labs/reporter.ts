@@ -8,12 +8,15 @@ import type { Evidence } from './contract.ts';
 export class Reporter {
   private stepNo = 0;
   private readonly tty: boolean;
+  /** Terminal width on a TTY: long notes wrap there to fit a shared screen. Piped output is never wrapped. */
+  private readonly width?: number;
 
   constructor(
     private readonly stream: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean },
     private readonly options: { quiet?: boolean; indent?: string } = {},
   ) {
     this.tty = Boolean(stream.isTTY);
+    this.width = this.tty ? Math.max(60, (stream as { columns?: number }).columns || 100) : undefined;
   }
 
   /** A reporter that prints nothing (pitfall and exercise runs inside a lab run). */
@@ -37,7 +40,12 @@ export class Reporter {
   }
 
   note(text: string): void {
-    this.line(`    ${text}`);
+    this.wrapped(`    ${text}`, '      ');
+  }
+
+  /** A line that wraps at the terminal width (on a TTY), continuation lines indented by `hang`. */
+  wrapped(text: string, hang: string): void {
+    for (const l of wrapText(text, this.width, hang)) this.line(l);
   }
 
   /** Small aligned table; numbers right-aligned. At most `maxRows` rows, then a count. */
@@ -45,7 +53,11 @@ export class Reporter {
     if (this.options.quiet || rows.length === 0) return;
     const cols = Object.keys(rows[0]!);
     const shown = rows.slice(0, maxRows);
-    const cell = (v: unknown) => formatValue(v);
+    // Long cells are cut: a table stays one screen wide in a live demo.
+    const cell = (v: unknown) => {
+      const s = formatValue(v);
+      return s.length > 40 ? s.slice(0, 39) + '…' : s;
+    };
     const widths = cols.map((c) => Math.max(c.length, ...shown.map((r) => cell(r[c]).length)));
     const numeric = cols.map((c) => shown.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint' || r[c] === null));
     const fmt = (vals: string[]) => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ');
@@ -58,7 +70,11 @@ export class Reporter {
   claim(passed: boolean, title: string, evidence: Evidence, skipped = false): void {
     const mark = skipped ? '–' : passed ? '✔' : '✘';
     const color = !this.tty ? (s: string) => s : skipped ? (s: string) => s : passed ? (s: string) => `\x1b[32m${s}\x1b[0m` : (s: string) => `\x1b[31m${s}\x1b[0m`;
-    this.line(`  ${color(mark)} ${title}  ${formatEvidence(evidence)}`);
+    // Evidence wraps under itself on a narrow terminal; the mark keeps its colour.
+    const hang = ' '.repeat(title.length + 6 <= (this.width ?? 0) / 2 ? title.length + 6 : 6);
+    const [first, ...rest] = wrapText(`  ${mark} ${title}  ${formatEvidence(evidence)}`, this.width, hang);
+    this.line(first!.replace(mark, color(mark)));
+    for (const l of rest) this.line(l);
   }
 
   /** Runs `fn`, ticking elapsed seconds on a TTY when it takes longer than a second. */
@@ -85,6 +101,22 @@ export function formatValue(v: unknown): string {
   }
   if (v instanceof Date) return v.toISOString().replace('T', ' ').replace(/\.000Z$/, '').replace('Z', '');
   return String(v);
+}
+
+/** Splits `text` at spaces so no line is longer than `width` (when given); later lines start with `hang`. */
+export function wrapText(text: string, width: number | undefined, hang: string): string[] {
+  if (!width || text.length <= width) return [text];
+  if (hang.length > width - 20) hang = '  ';
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width) {
+    let cut = rest.lastIndexOf(' ', width);
+    if (cut <= hang.length) cut = width;
+    lines.push(rest.slice(0, cut).trimEnd());
+    rest = hang + rest.slice(cut).trimStart();
+  }
+  lines.push(rest);
+  return lines;
 }
 
 export function formatEvidence(e: Evidence): string {

@@ -118,7 +118,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
 
     const ctx: LabContext = { seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal };
     out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
-    out.line(`  Q: ${lab.question}`);
+    out.wrapped(`  Q: ${lab.question}`, '     ');
     const state = await runPipeline(lab, ctx, lab.reference, opts.pause);
     const claims = checkClaims(lab, state, 'full');
 
@@ -163,8 +163,10 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
 
     out.line();
     out.line(`  Claims (${claims.filter((c) => c.passed).length}/${claims.length}):`);
+    // Titles padded to one column: the verdicts line up, last on screen.
+    const titleWidth = Math.max(0, ...claims.map((c) => c.title.length));
     for (const c of claims) {
-      out.claim(c.passed, c.title, c.evidence);
+      out.claim(c.passed, c.title.padEnd(titleWidth), c.evidence);
       if (!c.passed && c.counterexample) out.note(`counterexample: ${c.counterexample}`);
     }
     return report;

@@ -8,9 +8,8 @@
  * Exit code 0 iff every claim holds on the learner's implementation.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyLab, ClaimOutcome } from '../labs/contract.ts';
 import { checkImplementation, resolveEngine } from '../labs/runner.ts';
@@ -111,7 +110,8 @@ export async function checkExercise(
   if (engine === 'postgres') needs.add('postgres');
   // A missing engine fails here, in one line, before any of the learner's code runs.
   await Promise.all([needs.has('postgres') ? opts.engines.postgres() : null, needs.has('kafka') ? opts.engines.kafka() : null]);
-  const workDir = mkdtempSync(join(tmpdir(), `de-lab-check-${lab.id}-`));
+  // Under the engine set's run dir: removed even if this process is killed.
+  const workDir = opts.engines.tempDir(`check-${lab.id}`);
   try {
     const { claims, error } = await checkImplementation(
       lab,

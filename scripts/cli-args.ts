@@ -12,15 +12,17 @@ export interface CliArgs {
   json: boolean;
   out?: string;
   step: boolean;
+  /** `--report`: write reports/index.html and one page per lab (`npm start` always does). */
+  report: boolean;
   help: boolean;
 }
 
 export const USAGE = `usage: npm run lab -- list
-       npm run lab -- <lab> [--seed N] [--scale X] [--engine ${TARGET_ENGINES.join('|')}] [--provision auto|containers|local|external] [--json] [--out DIR] [--step]
-       npm start   (every lab, then a summary)`;
+       npm run lab -- <lab> [--seed N] [--scale X] [--engine ${TARGET_ENGINES.join('|')}] [--provision auto|containers|local|external] [--json] [--out DIR] [--step] [--report]
+       npm start   (every lab, then a summary and reports/index.html)`;
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliArgs {
-  const args: CliArgs = { command: '', seed: 42, scale: 1, provision: parseProvisionMode(env.LAB_PROVISION), json: false, step: false, help: false };
+  const args: CliArgs = { command: '', seed: 42, scale: 1, provision: parseProvisionMode(env.LAB_PROVISION), json: false, step: false, report: false, help: false };
   const positional: string[] = [];
   const valueOf = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -66,6 +68,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
         break;
       case '--step':
         args.step = true;
+        break;
+      case '--report':
+        args.report = true;
         break;
       case '--help':
         args.help = true;

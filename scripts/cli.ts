@@ -2,8 +2,8 @@
  * de-lab command line.
  *
  *   npm run lab -- list
- *   npm run lab -- <id> [--seed N] [--scale X] [--engine NAME] [--provision MODE] [--json] [--out DIR] [--step]
- *   npm start            (= every lab at default scale, then a summary table)
+ *   npm run lab -- <id> [--seed N] [--scale X] [--engine NAME] [--provision MODE] [--json] [--out DIR] [--step] [--report]
+ *   npm start            (= every lab at default scale, then a summary table and reports/index.html)
  */
 import { createInterface } from 'node:readline';
 import { LABS, findLab } from '../labs/registry.ts';
@@ -13,6 +13,7 @@ import type { LabReport } from '../labs/contract.ts';
 import { Engines } from '../pipelines/engines/index.ts';
 import { InterruptedError, LabError, UsageError, errorLine } from '../pipelines/errors.ts';
 import { parseArgs, USAGE } from './cli-args.ts';
+import { writeReport } from '../labs/report/html.ts';
 
 function waitForEnter(): (title: string) => Promise<void> {
   const rl = createInterface({ input: process.stdin });
@@ -86,6 +87,10 @@ async function main(argv: string[]): Promise<number> {
       })),
       50,
     );
+  }
+  if (args.report || args.command === 'all') {
+    const index = writeReport('reports', reports);
+    out.line(`  Report: ${index}`);
   }
   if (args.json) process.stdout.write(JSON.stringify(args.command === 'all' ? reports : reports[0]) + '\n');
   const ok = reports.every((r) => r.claims.every((c) => c.passed));
