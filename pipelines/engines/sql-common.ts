@@ -43,7 +43,7 @@ export function canonicalTextWith(spelling: CanonicalSpelling): Dialect['canonic
     const dbl = `CAST(${expr} AS DOUBLE PRECISION)`;
     const text: Record<CanonicalKind, string> = {
       text: `CAST(${expr} AS VARCHAR)`,
-      int: `CAST(CAST(${expr} AS DECIMAL(38,0)) AS VARCHAR)`,
+      int: `CAST(CAST(${expr} AS BIGINT) AS VARCHAR)`,
       decimal: `CAST(CAST(${expr} AS DECIMAL(38,6)) AS VARCHAR)`,
       double:
         `CASE WHEN abs(${dbl}) < 1e12 THEN CAST(CAST(floor(${dbl} * CAST(1000000 AS DOUBLE PRECISION) + 0.5) AS BIGINT) AS VARCHAR)` +
@@ -54,8 +54,11 @@ export function canonicalTextWith(spelling: CanonicalSpelling): Dialect['canonic
       timestamp: `CAST(${spelling.epochMicros(expr)} AS VARCHAR)`,
       bool: `CASE WHEN ${expr} THEN 't' ELSE 'f' END`,
     };
-    // '\N' marks NULL (as COPY does); a non-NULL value always starts with a digit (its length).
-    return `COALESCE(CAST(length(${text[kind]}) AS VARCHAR) || ':' || ${text[kind]}, '\\N')`;
+    // '\N' marks NULL (as COPY does). Each value delimits itself, so concatenated columns cannot
+    // shift into each other: text is length-prefixed ('3:abc'), other kinds never contain ';'
+    // and end with it. No value starts with a backslash, so none collides with the marker.
+    if (kind === 'text') return `COALESCE(CAST(length(${text.text}) AS VARCHAR) || ':' || ${text.text}, '\\N')`;
+    return `COALESCE(${text[kind]} || ';', '\\N')`;
   };
 }
 

@@ -34,7 +34,7 @@ export interface SqlEngine {
 /**
  * Logical kind of a value for the canonical row hash; the same kind must be used on both sides.
  *   text       as stored (VARCHAR, TEXT, CHAR(n) — Postgres drops CHAR(n) padding when cast)
- *   int        any integer type, or a whole-number DECIMAL/DOUBLE: the integer
+ *   int        any integer type, or a whole-number DECIMAL/DOUBLE: the integer (BIGINT range)
  *   decimal    exact numerics (NUMERIC/DECIMAL of any scale, integers): rounded half away from zero
  *              to 6 decimal places, so NUMERIC(12,2) 1.5 = DECIMAL(18,4) 1.5000
  *   double     when either side is a float: the value as a double, rounded (half up) to 6 decimal
@@ -79,8 +79,9 @@ export interface Dialect {
   /**
    * Canonical text of a value for hashing, identical on every engine for the same logical value
    * whatever the physical type (see `CanonicalKind`). NULL gets its own marker, so NULL and ''
-   * differ; every non-NULL value is length-prefixed (`3:abc`), so concatenating the canonical
-   * texts of several columns is unambiguous (`'a|b','c'` never equals `'a','b|c'`).
+   * differ; every value delimits itself (text is length-prefixed, `3:abc`; other kinds end with
+   * `;`), so concatenating the canonical texts of several columns is unambiguous (`'a|b','c'`
+   * never equals `'a','b|c'`).
    */
   canonicalText(expr: string, kind: CanonicalKind): string;
   /** Adds days to a DATE expression. */
