@@ -14,7 +14,7 @@ import type { TargetEngineName } from '../pipelines/engines/types.ts';
 export function testEngines(): Engines {
   return new Engines({
     mode: 'external',
-    env: { ...process.env, PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS') },
+    env: { ...process.env, PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS'), DE_LAB_SNOWFLAKE_SERVER: inject('SNOWFLAKE_SERVER') || undefined },
     log: () => undefined,
   });
 }

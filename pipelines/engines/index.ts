@@ -27,6 +27,8 @@ export function registerTarget(name: TargetEngineName, factory: TargetFactory): 
 }
 registerTarget('duckdb', async () => DuckDbEngine.open(':memory:'));
 registerTarget('postgres', async (engines, label) => PgEngine.connect(await engines.freshPgDatabase(label)));
+// Imported on first use: runs that never target Snowflake do not load snowflake-sdk nor start its emulator.
+registerTarget('snowflake', async (engines, label) => (await import('./snowflake/target.ts')).openSnowflakeTarget(engines, label));
 
 export interface EnginesOptions {
   mode: ProvisionMode;
@@ -49,6 +51,8 @@ export class Engines {
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly tempDatabases: string[] = [];
   private stopped = false;
+  /** Providers of engines registered outside this class (e.g. snowflake), for `providers()`. */
+  readonly providerNotes: Record<string, string> = {};
   private runDir?: { path: string; guard: SupervisedProcess };
 
   constructor(options: EnginesOptions) {
@@ -84,6 +88,7 @@ export class Engines {
   /** Which provider served each engine provisioned so far (for the JSON report). */
   async providers(): Promise<Record<string, string>> {
     const out: Record<string, string> = { duckdb: 'in-process' };
+    Object.assign(out, this.providerNotes);
     if (this.pgServer) out.postgres = (await this.pgServer.catch(() => null))?.provider ?? 'failed';
     if (this.kafkaServer) out.kafka = (await this.kafkaServer.catch(() => null))?.provider ?? 'failed';
     return out;

@@ -1,0 +1,61 @@
+import type { Engines } from '../index.ts';
+import { SnowflakeEngine } from './driver.ts';
+import { provisionSnowflake, type SnowflakeServer } from './provision.ts';
+
+export { SnowflakeEngine };
+export type { SnowflakeServer };
+
+// One Snowflake provider per engine set, provisioned on first use (runs that never ask for
+// Snowflake never start the emulator nor load the driver).
+const servers = new WeakMap<Engines, Promise<SnowflakeServer>>();
+const counters = new WeakMap<Engines, number>();
+
+/** The Snowflake provider of this engine set (real account or emulator), started once. */
+export function snowflakeServer(engines: Engines): Promise<SnowflakeServer> {
+  let server = servers.get(engines);
+  if (!server) {
+    server = provisionSnowflake(engines.mode, engines.env, engines.log);
+    servers.set(engines, server);
+    // Registered first, so it runs last in stopAll(): after every connection has closed.
+    engines.onStop(async () => (await server!.catch(() => null))?.stop());
+    void server.then((s) => void (engines.providerNotes.snowflake = s.label)).catch(() => undefined);
+  }
+  return server;
+}
+
+/**
+ * `engines.target('snowflake')`: a fresh, empty schema for this run (`<runId>_<label>_<n>`) and a
+ * connection whose default schema it is, so unqualified table names land there. On a real
+ * account the schema is dropped at stopAll(); the emulator's state dies with it.
+ */
+export async function openSnowflakeTarget(engines: Engines, label: string): Promise<SnowflakeEngine> {
+  const server = await snowflakeServer(engines);
+  const n = counters.get(engines) ?? 0;
+  counters.set(engines, n + 1);
+  const schema = `${engines.runId}_${label}_${n}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+  const admin = await SnowflakeEngine.connect(server.connection, server.provider === 'external' ? 'external' : 'local');
+  const db = admin.dialect.ident(server.database);
+  const qualified = `${db}.${admin.dialect.ident(schema)}`;
+  try {
+    if (server.emulator) await admin.exec(`CREATE DATABASE IF NOT EXISTS ${db}`);
+    await admin.exec(`CREATE SCHEMA ${qualified}`);
+  } finally {
+    await admin.close();
+  }
+  if (!server.emulator) {
+    engines.onStop(async () => {
+      const dropper = await SnowflakeEngine.connect(server.connection, 'external');
+      try {
+        await dropper.exec(`DROP SCHEMA IF EXISTS ${qualified} CASCADE`);
+      } finally {
+        await dropper.close();
+      }
+    });
+  }
+  return SnowflakeEngine.connect({ ...server.connection, database: server.database, schema }, server.provider === 'external' ? 'external' : 'local');
+}
+
+/** True when this engine is the fakesnow emulator (its timings are emulator figures, not Snowflake's). */
+export function isSnowflakeEmulator(engine: { name: string }): boolean {
+  return engine instanceof SnowflakeEngine && engine.provider === 'local';
+}
