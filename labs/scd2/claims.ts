@@ -199,10 +199,10 @@ export function noSpuriousVersions(ev: ScenarioEvidence): ClaimResult {
   return result(ev, vs, { unchanged_rows: unchanged, unchanged_with_null: unchangedWithNull, spurious_versions: vs.length });
 }
 
-/** The latest email the source gave each key (what Type 1 must show on every version). */
-function latestEmail(ev: ScenarioEvidence): Map<number, CustomerRow> {
-  const latest = new Map<number, CustomerRow>();
-  for (const s of ev.snapshots) for (const r of s.rows) latest.set(r.customer_id, r);
+/** The latest row the source gave each key, and its date (Type 1 must show its email on every version). */
+function latestRows(ev: ScenarioEvidence): Map<number, { date: string; row: CustomerRow }> {
+  const latest = new Map<number, { date: string; row: CustomerRow }>();
+  for (const s of ev.snapshots) for (const r of s.rows) latest.set(r.customer_id, { date: s.date, row: r });
   return latest;
 }
 
@@ -236,12 +236,13 @@ export function type1VersusType2(ev: ScenarioEvidence): ClaimResult {
     }
   }
   let staleEmails = 0;
-  const latest = latestEmail(ev);
+  const latest = latestRows(ev);
   for (const r of ev.dim) {
-    const want = latest.get(r.customer_id)?.email ?? null;
+    const last = latest.get(r.customer_id);
+    const want = last?.row.email ?? null;
     if (r.email !== want) {
       staleEmails++;
-      vs.push({ date: r.valid_from, id: r.customer_id, what: `version #${r.customer_sk} still has email=${v(r.email)}, the latest Type 1 value is ${v(want)}` });
+      vs.push({ date: last?.date ?? r.valid_from, id: r.customer_id, what: `version #${r.customer_sk} still has email=${v(r.email)}, the latest Type 1 value is ${v(want)}` });
     }
   }
   return result(ev, vs, { type1_edits: t1, type1_versioned: t1Versioned, type2_edits: t2, type2_null_transitions: t2Null, type2_missed: t2Missed, stale_type1_values: staleEmails });

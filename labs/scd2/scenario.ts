@@ -16,7 +16,7 @@ import {
   type Scd2Tables,
   type ValidOn,
 } from '../../pipelines/scd2/index.ts';
-import { classifyChanges, type CustomerRow, type DailySnapshot, type KeyChange, type OrderFact } from '../../fixtures/scd2.ts';
+import { classifyChanges, type DailySnapshot, type KeyChange, type OrderFact } from '../../fixtures/scd2.ts';
 
 /** What a candidate implementation provides: the apply (the exercise), and the validity predicate. */
 export interface Scd2Impl {
@@ -79,7 +79,7 @@ export interface ScenarioEvidence {
 
 export const SCENARIO_TABLES = { dim: 'dim_customer', stage: 'stg_customer', source: 'src_customer_snapshots', orders: 'fact_orders' } as const;
 
-/** Creates the scenario's tables on an empty database (or after `dropScenarioTables`). */
+/** Creates the scenario's tables on an empty database. */
 export async function createScenarioTables(db: SqlEngine): Promise<void> {
   const { types: t, ident } = db.dialect;
   await createDimension(db, SCENARIO_TABLES.dim);
@@ -94,8 +94,9 @@ export async function createScenarioTables(db: SqlEngine): Promise<void> {
     )`);
 }
 
-export async function dropScenarioTables(db: SqlEngine): Promise<void> {
-  for (const name of Object.values(SCENARIO_TABLES)) await db.exec(`DROP TABLE IF EXISTS ${db.dialect.ident(name)}`);
+/** Empties the scenario's tables (cheaper than re-creating them between property-test runs). */
+export async function clearScenarioTables(db: SqlEngine): Promise<void> {
+  for (const name of Object.values(SCENARIO_TABLES)) await db.exec(`DELETE FROM ${db.dialect.ident(name)}`);
 }
 
 /** Replaces the stage's content with the snapshot of `date` (kept in the source table). */
@@ -156,9 +157,4 @@ export async function runScenario(db: SqlEngine, impl: Scd2Impl, snapshots: Dail
 
 function numeric(r: DimRow): DimRow {
   return { ...r, customer_sk: Number(r.customer_sk), customer_id: Number(r.customer_id) };
-}
-
-/** Source row of `id` on `date`, or undefined when the key was absent that day. */
-export function sourceRow(ev: ScenarioEvidence, date: string, id: number): CustomerRow | undefined {
-  return ev.snapshots.find((s) => s.date === date)?.rows.find((r) => r.customer_id === id);
 }

@@ -1,0 +1,240 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { scd2Lab } from '../labs/scd2/lab.ts';
+import { scd2Pitfalls } from '../labs/scd2/pitfalls.ts';
+import { clearScenarioTables, createScenarioTables, referenceImpl, runScenario, type Scd2Impl, type ScenarioEvidence } from '../labs/scd2/scenario.ts';
+import { factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from '../labs/scd2/claims.ts';
+import { runLab, checkImplementation } from '../labs/runner.ts';
+import { Reporter } from '../labs/reporter.ts';
+import { addDays, type CustomerRow, type DailySnapshot, type OrderFact } from '../fixtures/scd2.ts';
+import { applyScd2Snapshot, dimensionFingerprint } from '../pipelines/scd2/index.ts';
+import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
+import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
+import { testContext, testEngines } from './helpers.ts';
+import * as stub from '../labs/scd2/exercise/stub.ts';
+
+const engines = testEngines();
+afterAll(() => engines.stopAll());
+
+const CLAIMS: Record<string, (ev: ScenarioEvidence) => { passed: boolean; counterexample?: string }> = {
+  'point-in-time': pointInTime,
+  'one-current-row': oneCurrentRow,
+  idempotent,
+  'no-spurious-versions': noSpuriousVersions,
+  'type1-vs-type2': type1VersusType2,
+  'facts-join-right-version': factsJoinRightVersion,
+};
+
+/** Which claims each pitfall must fail (the lab may find more). */
+const EXPECTED_REJECTION: Record<string, string[]> = {
+  'neq-change-detection': ['point-in-time', 'type1-vs-type2'],
+  'expire-then-insert-rerun': ['one-current-row', 'idempotent'],
+  'stream-reinsert': ['idempotent', 'no-spurious-versions'],
+  'inclusive-valid-to': ['point-in-time', 'facts-join-right-version'],
+};
+
+// ── Generated scenarios: up to 4 keys over up to 6 days, values from tiny pools with NULL ──────
+const KEYS = 4;
+const rowArb = fc.record({
+  segment: fc.constantFrom<string | null>(null, 'gold', 'silver'),
+  city: fc.constantFrom<string | null>(null, 'Oslo'),
+  email: fc.constantFrom<string | null>(null, 'a@x', 'b@x'),
+});
+/** Per key and day: keep yesterday's row, drop the key (delete), or a row (new, edited or re-appearing). */
+const cellArb = fc.oneof({ arbitrary: fc.constant('same' as const), weight: 3 }, { arbitrary: fc.constant('absent' as const), weight: 1 }, { arbitrary: rowArb, weight: 2 });
+const dayArb = fc.record({ cells: fc.array(cellArb, { minLength: KEYS, maxLength: KEYS }), rerun: fc.boolean() });
+const scenarioArb = fc.array(dayArb, { minLength: 1, maxLength: 6 });
+
+type Day = { cells: ('same' | 'absent' | Omit<CustomerRow, 'customer_id'>)[]; rerun: boolean };
+
+function toSnapshots(days: Day[]): { snapshots: DailySnapshot[]; orders: OrderFact[] } {
+  const snapshots: DailySnapshot[] = [];
+  const orders: OrderFact[] = [];
+  let prev = new Map<number, CustomerRow>();
+  days.forEach((day, i) => {
+    const cur = new Map<number, CustomerRow>();
+    day.cells.forEach((cell, k) => {
+      const id = k + 1;
+      if (cell === 'same') {
+        const p = prev.get(id);
+        if (p) cur.set(id, p);
+      } else if (cell !== 'absent') cur.set(id, { customer_id: id, ...cell });
+    });
+    const date = addDays('2024-01-01', i);
+    // The last day is always re-run too, so every scenario has a re-run for the idempotence claim.
+    snapshots.push({ date, rows: [...cur.values()], rerun: day.rerun || i === days.length - 1 });
+    for (const r of cur.values()) orders.push({ order_id: orders.length + 1, customer_id: r.customer_id, order_date: date, amount: 10 });
+    prev = cur;
+  });
+  return { snapshots, orders };
+}
+
+function failedClaims(ev: ScenarioEvidence): { id: string; counterexample?: string }[] {
+  return Object.entries(CLAIMS)
+    .map(([id, check]) => ({ id, ...check(ev) }))
+    .filter((c) => !c.passed)
+    .map(({ id, counterexample }) => ({ id, counterexample }));
+}
+
+function describeDays(days: Day[]): string {
+  return toSnapshots(days)
+    .snapshots.map((s) => `${s.date}${s.rerun ? ' (+re-run)' : ''}: ${s.rows.map((r) => `${r.customer_id}=${r.segment ?? '∅'}/${r.city ?? '∅'}/${r.email ?? '∅'}`).join(' ') || '(empty)'}`)
+    .join('\n    ');
+}
+
+/** Fails the statement after `failAfter` successful ones (a real engine; only the failure is injected). */
+function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
+  let n = 0;
+  const tick = () => {
+    if (++n > failAfter) throw new Error(`injected failure at statement ${n}`);
+  };
+  const wrap = (inner: SqlEngine): SqlEngine => ({
+    name: inner.name,
+    dialect: inner.dialect,
+    query: async <T>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<T>(sql, params)),
+    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
+    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
+    insertRows: (t, c, r) => inner.insertRows(t, c, r),
+    close: () => inner.close(),
+  });
+  return wrap(db);
+}
+
+const ENGINES: { engine: TargetEngineName; runs: number; seed: number }[] = [
+  { engine: 'duckdb', runs: 40, seed: 3 },
+  { engine: 'postgres', runs: 25, seed: 4 },
+];
+
+describe.each(ENGINES)('scd2 on $engine', ({ engine, runs, seed }) => {
+  let db: SqlEngine;
+  beforeAll(async () => {
+    db = await engines.target(engine, 'scd2_test');
+    await createScenarioTables(db);
+  });
+
+  const scenario = async (impl: Scd2Impl, days: Day[]) => {
+    await clearScenarioTables(db);
+    const { snapshots, orders } = toSnapshots(days);
+    return runScenario(db, impl, snapshots, orders);
+  };
+
+  it('claims 1–6 hold for the reference load on any sequence of daily snapshots (new, edits, NULL ↔ value, deletes, re-appearances, re-runs, Type 1-only)', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, async (days) => {
+        const failed = failedClaims(await scenario(referenceImpl, days));
+        expect(failed, `snapshots:\n    ${describeDays(days)}`).toEqual([]);
+      }),
+      { numRuns: runs, seed },
+    );
+  });
+
+  for (const pitfall of scd2Pitfalls) {
+    it(`pitfall ${pitfall.name} is rejected by ${EXPECTED_REJECTION[pitfall.name]!.join(' and ')} (minimal counterexample printed)`, async () => {
+      const result = await fc.check(
+        fc.asyncProperty(scenarioArb, async (days) => failedClaims(await scenario(pitfall.impl, days)).length === 0),
+        { numRuns: runs, seed },
+      );
+      expect(result.failed, `${pitfall.name} passed every claim on ${runs} generated scenarios`).toBe(true);
+      const days = result.counterexample![0] as Day[];
+      const failed = failedClaims(await scenario(pitfall.impl, days));
+      // Shrinking is judged by any failing claim; the minimal case must still show the expected defect
+      // — or, when it shrank to a different symptom, a second search for each expected claim must find one.
+      for (const id of EXPECTED_REJECTION[pitfall.name]!) {
+        if (failed.some((f) => f.id === id)) continue;
+        const own = await fc.check(
+          fc.asyncProperty(scenarioArb, async (d) => !failedClaims(await scenario(pitfall.impl, d)).some((f) => f.id === id)),
+          { numRuns: runs, seed },
+        );
+        expect(own.failed, `${pitfall.name} is never rejected by ${id}`).toBe(true);
+      }
+      console.log(
+        `[${engine}] ${pitfall.name}: minimal counterexample after ${result.numShrinks} shrinks\n    ${describeDays(days)}\n` +
+          failed.map((f) => `  ✘ ${f.id}: ${f.counterexample}`).join('\n'),
+      );
+    });
+  }
+
+  it('the apply is one transaction: a failure after any statement leaves the previous state', async () => {
+    await clearScenarioTables(db);
+    const t = { dim: 'dim_customer', stage: 'stg_customer' };
+    const stage = async (rows: (string | number | null)[][]) => {
+      await db.exec(`DELETE FROM ${db.dialect.ident(t.stage)}`);
+      await db.insertRows(db.dialect.ident(t.stage), ['customer_id', 'segment', 'city', 'email'], rows);
+    };
+    await stage([[1, 'gold', null, 'a@x'], [2, null, 'Oslo', null], [3, 'silver', 'Oslo', 'c@x']]);
+    await applyScd2Snapshot(db, t, '2024-01-01');
+    const before = await dimensionFingerprint(db, t.dim);
+    // Day 2 has every kind of change: a Type 2 edit, a Type 1 edit, a delete (3) and a new key (4).
+    await stage([[1, 'silver', null, 'a@x'], [2, null, 'Oslo', 'b@x'], [4, 'gold', 'Oslo', null]]);
+    for (const failAfter of [0, 1, 2]) {
+      await expect(applyScd2Snapshot(failingAfter(db, failAfter), t, '2024-01-02')).rejects.toThrow(/injected failure/);
+      expect(await dimensionFingerprint(db, t.dim), `failure after statement ${failAfter}`).toEqual(before);
+    }
+    await applyScd2Snapshot(db, t, '2024-01-02');
+    expect((await dimensionFingerprint(db, t.dim)).rows).toBe(5);
+    // A snapshot with a duplicate business key is refused before anything is written.
+    const after = await dimensionFingerprint(db, t.dim);
+    await stage([[1, 'gold', null, null], [1, 'silver', null, null]]);
+    await expect(applyScd2Snapshot(db, t, '2024-01-03')).rejects.toThrow(/customer_id 1 more than once/);
+    expect(await dimensionFingerprint(db, t.dim)).toEqual(after);
+  });
+
+  it('Type 1 on history: an email change overwrites every version of the key and opens none; a segment change opens one', async () => {
+    await clearScenarioTables(db);
+    const days: Day[] = [
+      { cells: [{ segment: 'gold', city: null, email: 'old@x' }], rerun: false },
+      { cells: [{ segment: 'silver', city: null, email: 'old@x' }], rerun: false },
+      { cells: [{ segment: 'silver', city: null, email: 'new@x' }], rerun: false },
+    ];
+    const ev = await scenario(referenceImpl, days);
+    expect(ev.dim.map((r) => [r.segment, r.email, r.valid_from, r.valid_to])).toEqual([
+      ['gold', 'new@x', '2024-01-01', '2024-01-02'],
+      ['silver', 'new@x', '2024-01-02', '9999-12-31'],
+    ]);
+    expect(failedClaims(ev)).toEqual([]);
+  });
+});
+
+describe('lab scd2', () => {
+  it('default run on DuckDB: claims pass, each pitfall rejected with a counterexample, metrics and chart, --out tables', async () => {
+    const ctx = testContext(engines);
+    try {
+      const report = await runLab(scd2Lab, { seed: 7, scale: 0.3, provision: 'external', out: Reporter.silent(), engines, outDir: `${ctx.workDir}/out` });
+      for (const c of report.claims) expect(c, `${c.id}: ${c.counterexample}`).toMatchObject({ passed: true });
+      for (const p of report.pitfalls) {
+        expect(p.rejectedBy, p.name).toEqual(expect.arrayContaining(EXPECTED_REJECTION[p.name]!));
+        expect(p.counterexample, p.name).toMatch(/customer \d+/);
+      }
+      expect(Object.keys(report.metrics).sort()).toEqual(['scd2_apply_ms', 'scd2_apply_over_load', 'scd2_dim_rows', 'scd2_load_ms']);
+      expect(report.metrics.scd2_dim_rows).toBeGreaterThan(3000);
+      const chart = report.charts?.[0];
+      expect(chart?.kind).toBe('timeline');
+      if (chart?.kind === 'timeline') expect(chart.rows.length).toBeGreaterThan(0);
+      const out = await DuckDbEngine.open(`${ctx.workDir}/out/scd2.duckdb`);
+      try {
+        const rows = await out.query<{ t: string; n: number }>(
+          `SELECT 'dim' AS t, COUNT(*) AS n FROM scd2_dim_customer UNION ALL SELECT 'facts', COUNT(*) FROM scd2_fact_orders WHERE customer_sk IS NOT NULL UNION ALL SELECT 'src', COUNT(*) FROM scd2_source_snapshots`,
+        );
+        for (const r of rows) expect(r.n, r.t).toBeGreaterThan(0);
+      } finally {
+        await out.close();
+      }
+    } finally {
+      ctx.cleanup();
+    }
+  });
+
+  it('exercise: the untouched stub fails every claim; the reference loaded through exercise.load passes', async () => {
+    const ctx = testContext(engines, { scale: 0.05 });
+    try {
+      const learner = await checkImplementation(scd2Lab, ctx, scd2Lab.exercise!.load(stub as Record<string, unknown>));
+      expect(learner.claims.every((c) => !c.passed)).toBe(true);
+      expect(learner.error).toMatch(/TODO/);
+      const ref = await checkImplementation(scd2Lab, ctx, scd2Lab.exercise!.load({ applyScd2Snapshot }));
+      for (const c of ref.claims) expect(c, c.id).toMatchObject({ passed: true });
+      expect(Object.keys(scd2Lab.exercise!.nudges).sort()).toEqual(scd2Lab.claims.map((c) => c.id).sort());
+    } finally {
+      ctx.cleanup();
+    }
+  });
+});
