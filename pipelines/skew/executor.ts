@@ -32,15 +32,15 @@ export interface JoinOutput {
  * (amount from the payment, segment from the merchant). Writing real output columns keeps a
  * task's cost proportional to the rows it produces, as in an engine — not just to its lookups.
  */
-class OutputBuffer {
+export class OutputBuffer {
   fact: Int32Array;
   dim: Int32Array;
   amount: Int32Array;
   segment: Uint8Array;
   n = 0;
   constructor(
-    private readonly tables: SkewTables,
-    capacity: number,
+    readonly tables: SkewTables,
+    capacity: number = tables.fact.id.length,
   ) {
     const c = Math.max(16, capacity);
     this.fact = new Int32Array(c);
@@ -48,15 +48,7 @@ class OutputBuffer {
     this.amount = new Int32Array(c);
     this.segment = new Uint8Array(c);
   }
-  push(f: number, d: number): void {
-    if (this.n === this.fact.length) this.grow();
-    const n = this.n++;
-    this.fact[n] = f;
-    this.dim[n] = d;
-    this.amount[n] = this.tables.fact.amountCents[f]!;
-    this.segment[n] = d < 0 ? 255 : this.tables.dim.segment[d]!;
-  }
-  private grow(): void {
+  grow(): void {
     const twice = <T extends Int32Array | Uint8Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(a.length * 2);
       b.set(a);
@@ -74,23 +66,25 @@ class OutputBuffer {
 
 /**
  * One task: build an open-addressing hash table on the small side's (key, salt), then probe it
- * with the big side. Returns output rows.
+ * with the big side, writing joined rows straight into the output columns. Returns output rows.
  */
 function joinTask(tables: SkewTables, task: JoinTask, joinType: JoinType, out: OutputBuffer): number {
   const fKey = tables.fact.key;
+  const fAmount = tables.fact.amountCents;
   const dKey = tables.dim.key;
-  const before = out.n;
+  const dSegment = tables.dim.segment;
+  const { fact: taskFact, factSalt, dim: taskDim, dimSalt } = task;
   let cap = 16;
-  while (cap < task.dim.length * 2) cap *= 2;
+  while (cap < taskDim.length * 2) cap *= 2;
   const mask = cap - 1;
   const slotKey = new Int32Array(cap).fill(NULL_KEY);
   const slotSalt = new Int32Array(cap);
   const slotHead = new Int32Array(cap);
-  const next = new Int32Array(task.dim.length);
-  for (let j = 0; j < task.dim.length; j++) {
-    const k = dKey[task.dim[j]!]!;
+  const next = new Int32Array(taskDim.length);
+  for (let j = 0; j < taskDim.length; j++) {
+    const k = dKey[taskDim[j]!]!;
     if (k === NULL_KEY) continue;
-    const salt = task.dimSalt ? task.dimSalt[j]! : 0;
+    const salt = dimSalt ? dimSalt[j]! : 0;
     let h = mix32(k * SALT_SPACE + salt) & mask;
     while (slotKey[h] !== NULL_KEY && (slotKey[h] !== k || slotSalt[h] !== salt)) h = (h + 1) & mask;
     if (slotKey[h] === NULL_KEY) {
@@ -101,31 +95,55 @@ function joinTask(tables: SkewTables, task: JoinTask, joinType: JoinType, out: O
     slotHead[h] = j;
   }
   const left = joinType === 'left';
-  for (let i = 0; i < task.fact.length; i++) {
-    const f = task.fact[i]!;
+  const before = out.n;
+  let n = out.n;
+  let oFact = out.fact;
+  let oDim = out.dim;
+  let oAmount = out.amount;
+  let oSegment = out.segment;
+  const emit = (f: number, d: number) => {
+    if (n === oFact.length) {
+      out.n = n;
+      out.grow();
+      ({ fact: oFact, dim: oDim, amount: oAmount, segment: oSegment } = out);
+    }
+    oFact[n] = f;
+    oDim[n] = d;
+    oAmount[n] = fAmount[f]!;
+    oSegment[n] = d < 0 ? 255 : dSegment[d]!;
+    n++;
+  };
+  for (let i = 0; i < taskFact.length; i++) {
+    const f = taskFact[i]!;
     const k = fKey[f]!;
     let j = -1;
     // NULL = anything is unknown, never true: a NULL key matches nothing, not even a NULL.
     if (k !== NULL_KEY) {
-      const salt = task.factSalt ? task.factSalt[i]! : 0;
+      const salt = factSalt ? factSalt[i]! : 0;
       let h = mix32(k * SALT_SPACE + salt) & mask;
       while (slotKey[h] !== NULL_KEY && (slotKey[h] !== k || slotSalt[h] !== salt)) h = (h + 1) & mask;
       if (slotKey[h] !== NULL_KEY) j = slotHead[h]!;
     }
     if (j < 0) {
-      if (left) out.push(f, -1);
+      if (left) emit(f, -1);
       continue;
     }
     while (j >= 0) {
-      out.push(f, task.dim[j]!);
+      emit(f, taskDim[j]!);
       j = next[j]!;
     }
   }
-  return out.n - before;
+  out.n = n;
+  return n - before;
 }
 
 export interface ExecuteOptions {
   joinType: JoinType;
+  /**
+   * Write the output here instead of a fresh buffer (saves allocating ~13 bytes per payment for
+   * every run). The previous output in it is overwritten: consume each output before the next run.
+   */
+  into?: OutputBuffer;
   /**
    * Run the task set this many times and keep each task's fastest duration (the usual way to
    * take GC pauses out of a micro-benchmark).
@@ -146,7 +164,8 @@ export function executePlan(tables: SkewTables, plan: Plan, opts: ExecuteOptions
   const bestWall = new Float64Array(plan.tasks.length).fill(Infinity);
   const outputRows = new Int32Array(plan.tasks.length);
   let wallMs = 0;
-  const buf = new OutputBuffer(tables, tables.fact.id.length);
+  if (opts.into && opts.into.tables !== tables) throw new Error('executePlan: the output buffer belongs to other tables');
+  const buf = opts.into ?? new OutputBuffer(tables);
   for (let r = 0; r < repeats; r++) {
     buf.n = 0;
     const t0 = performance.now();

@@ -126,27 +126,45 @@ function shuffleTasks(fact: CopyBuffer, dim: CopyBuffer, partitions: number, sal
   }));
 }
 
+/** partitionOf(key, 0, P) for every key of the tables, computed once per (tables, P): the shuffle's hot loop becomes a lookup. */
+const homeCache = new WeakMap<SkewTables, Map<number, Int32Array>>();
+function homePartitions(tables: SkewTables, P: number): Int32Array {
+  let byP = homeCache.get(tables);
+  if (!byP) homeCache.set(tables, (byP = new Map()));
+  let home = byP.get(P);
+  if (!home) {
+    let maxKey = 0;
+    for (const k of tables.fact.key) if (k > maxKey) maxKey = k;
+    for (const k of tables.dim.key) if (k > maxKey) maxKey = k;
+    home = new Int32Array(maxKey + 1);
+    for (let k = 0; k <= maxKey; k++) home[k] = partitionOf(k, 0, P);
+    byP.set(P, home);
+  }
+  return home;
+}
+
 /** Plain hash partitioning: the map side of every shuffled row, no salt. */
-function plainCopies(tables: SkewTables, opts: StrategyOptions, skip: (key: number) => boolean = () => false) {
+function plainCopies(tables: SkewTables, opts: StrategyOptions, skip?: (key: number) => boolean) {
   const P = opts.partitions;
+  const home = homePartitions(tables, P);
   const fact = new CopyBuffer(tables.fact.key.length);
   const nullP = nullPartition(P);
   const keepNull = opts.joinType === 'left';
   const fKey = tables.fact.key;
   for (let i = 0; i < fKey.length; i++) {
     const k = fKey[i]!;
-    if (skip(k)) continue;
+    if (skip && skip(k)) continue;
     // An inner join can never match a NULL key, so it is filtered before the shuffle (Spark infers
     // `IS NOT NULL`); a left join must keep the row, and hash(NULL) sends every one to one reducer.
     if (k === NULL_KEY) {
       if (keepNull) fact.push(i, nullP, 0);
-    } else fact.push(i, partitionOf(k, 0, P), 0);
+    } else fact.push(i, home[k]!, 0);
   }
   const dim = new CopyBuffer(tables.dim.key.length);
   const dKey = tables.dim.key;
   for (let j = 0; j < dKey.length; j++) {
     const k = dKey[j]!;
-    if (k !== NULL_KEY && !skip(k)) dim.push(j, partitionOf(k, 0, P), 0);
+    if (k !== NULL_KEY && !(skip && skip(k))) dim.push(j, home[k]!, 0);
   }
   return { fact, dim };
 }
