@@ -1,17 +1,19 @@
 /**
  * The reference SCD Type 2 load: apply one full source snapshot, taken on `snapshotDate`, to the
- * customer dimension. One transaction, three statements:
+ * customer dimension. One transaction:
  *
- *   1. refuse a snapshot with a duplicate business key (it would open two current versions);
- *   2. one MERGE that closes and opens versions (Type 2 columns, deletes, new keys);
- *   3. one UPDATE that overwrites the Type 1 column on every version of the key.
+ *   1. compute the change set: snapshot FULL OUTER JOIN current versions, NULL-safe comparison,
+ *      and refuse it if a key appears twice (a stage without a unique key would open two versions);
+ *   2. one MERGE that closes and opens versions from the change set;
+ *   3. one UPDATE that overwrites the Type 1 column on every version of the changed keys.
  *
- * Everything is decided against the state *before* the load, inside the one MERGE, so running the
- * same snapshot again on the same day finds nothing to do (idempotent by construction).
+ * Every decision is made in step 1, against the state before the load, so running the same
+ * snapshot again on the same day finds an empty change set (idempotent by construction). Steps
+ * 2 and 3 touch only the keys in the change set, which keeps a daily load with 10% changes cheap.
  */
 import type { SqlEngine } from '../engines/types.ts';
 import { FixtureError } from '../errors.ts';
-import { OPEN_END, type Scd2Tables } from './schema.ts';
+import { createChangeSetTable, OPEN_END, type Scd2Tables } from './schema.ts';
 
 /**
  * SQL predicate: version `alias` is valid on the date expression `dateExpr`. Half-open: a version
@@ -25,45 +27,51 @@ export async function applyScd2Snapshot(db: SqlEngine, tables: Scd2Tables, snaps
   const d = db.dialect;
   const dim = d.ident(tables.dim);
   const stage = d.ident(tables.stage);
+  const changesName = tables.changes ?? `${tables.dim}_changes`;
+  const changes = d.ident(changesName);
   const day = d.dateParam('$1');
-  // A Type 2 attribute changed. IS DISTINCT FROM, not <>: `NULL <> 'gold'` is NULL, i.e. "no change".
-  const type2Changed = `${d.distinct('s.segment', 'c.segment')} OR ${d.distinct('s.city', 'c.city')}`;
+  // IS DISTINCT FROM, never <>: `NULL <> 'gold'` is NULL, which a WHERE or CASE reads as "no change".
+  const type2Differs = `${d.distinct('s.segment', 'c.segment')} OR ${d.distinct('s.city', 'c.city')}`;
+
+  // DDL stays outside the transaction: some engines (Snowflake) commit an open transaction on DDL.
+  await createChangeSetTable(db, changesName);
 
   await db.transaction(async (tx) => {
-    const dup = await tx.query<{ customer_id: number }>(`SELECT customer_id FROM ${stage} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
+    await tx.exec(`DELETE FROM ${changes}`);
+    await tx.exec(`
+      INSERT INTO ${changes} (customer_id, action, segment, city, email)
+      SELECT COALESCE(s.customer_id, c.customer_id),
+             CASE WHEN c.customer_id IS NULL THEN 'open'
+                  WHEN s.customer_id IS NULL THEN 'delete'
+                  WHEN ${type2Differs} THEN 'change'
+                  ELSE 'type1'
+             END,
+             s.segment, s.city, s.email
+      FROM ${stage} AS s
+      FULL OUTER JOIN (SELECT customer_id, segment, city, email FROM ${dim} WHERE is_current) AS c
+        ON c.customer_id = s.customer_id
+      WHERE c.customer_id IS NULL OR s.customer_id IS NULL OR ${type2Differs} OR ${d.distinct('s.email', 'c.email')}`);
+    // The stage's primary key normally guarantees one row per key; checked here on the (small)
+    // change set too, because two rows for one key would open two current versions.
+    const dup = await tx.query<{ customer_id: number }>(`SELECT customer_id FROM ${changes} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
     if (dup.length > 0) throw new FixtureError(`snapshot ${snapshotDate} has customer_id ${dup[0]!.customer_id} more than once; nothing applied`);
 
-    // Source rows with merge_key = the business key close the current version; rows with
-    // merge_key NULL never match, so they INSERT the new version. One statement does both.
+    // Each changed key enters the MERGE twice: with merge_key = its id (matches the current version:
+    // close it) and with merge_key NULL (never matches: insert the new version). One statement, so
+    // a key is never left with its old version closed and no new one.
     await tx.exec(
       `
       MERGE INTO ${dim} AS t
       USING (
-        WITH cur AS (
-          SELECT customer_id, segment, city FROM ${dim} WHERE is_current
-        ),
-        delta AS (
-          SELECT COALESCE(s.customer_id, c.customer_id) AS customer_id,
-                 s.segment, s.city, s.email,
-                 CASE WHEN c.customer_id IS NULL THEN 'open'      -- a new key, or one that re-appears
-                      WHEN s.customer_id IS NULL THEN 'delete'    -- gone from the full snapshot
-                      ELSE 'change'                               -- a Type 2 value differs
-                 END AS action
-          FROM ${stage} AS s
-          FULL OUTER JOIN cur AS c ON c.customer_id = s.customer_id
-          WHERE c.customer_id IS NULL OR s.customer_id IS NULL OR ${type2Changed}
-        ),
-        sk AS (
-          SELECT COALESCE(MAX(customer_sk), 0) AS last_sk FROM ${dim}
-        )
         SELECT customer_id AS merge_key, action, CAST(NULL AS ${d.types.bigint}) AS customer_sk,
                customer_id, segment, city, email
-        FROM delta
+        FROM ${changes}
         WHERE action IN ('change', 'delete')
         UNION ALL
-        SELECT CAST(NULL AS ${d.types.bigint}), action, sk.last_sk + ROW_NUMBER() OVER (ORDER BY delta.customer_id),
+        SELECT CAST(NULL AS ${d.types.bigint}), action,
+               (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY customer_id),
                customer_id, segment, city, email
-        FROM delta CROSS JOIN sk
+        FROM ${changes}
         WHERE action IN ('open', 'change')
       ) AS s
       ON t.customer_id = s.merge_key AND t.is_current
@@ -77,12 +85,12 @@ export async function applyScd2Snapshot(db: SqlEngine, tables: Scd2Tables, snaps
     );
 
     // Type 1: the latest value is the only value, so every version of the key carries it — a fact
-    // joined to a 2019 version shows today's email, as Type 1 promises. (Overwriting only the
+    // joined to an old version shows today's email, as Type 1 promises. (Overwriting only the
     // current row would leave each old version with whatever email it had when it was closed.)
     await tx.exec(`
       UPDATE ${dim} AS t
-      SET email = s.email
-      FROM ${stage} AS s
-      WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`);
+      SET email = c.email
+      FROM ${changes} AS c
+      WHERE t.customer_id = c.customer_id AND c.action <> 'delete' AND ${d.distinct('t.email', 'c.email')}`);
   });
 }

@@ -20,6 +20,8 @@ export interface Scd2Tables {
   dim: string;
   /** One full source snapshot, as extracted on the date being applied. */
   stage: string;
+  /** Work table for the change set of one load (default `<dim>_changes`); holds the last load's changes. */
+  changes?: string;
 }
 
 export const DIM_COLUMNS = ['customer_sk', 'customer_id', 'segment', 'city', 'email', 'valid_from', 'valid_to', 'is_current', 'is_deleted'] as const;
@@ -41,12 +43,34 @@ export async function createDimension(db: SqlEngine, dim: string): Promise<void>
     )`);
 }
 
-/** A table holding one full snapshot (the stage) — same columns as the source. */
+/**
+ * A table holding one full snapshot (the stage) — same columns as the source. The business key is
+ * its primary key: an extract with a duplicate key fails at load, before any SCD logic runs.
+ */
 export async function createSnapshotTable(db: SqlEngine, name: string): Promise<void> {
   const { types: t, ident } = db.dialect;
   await db.exec(`
     CREATE TABLE ${ident(name)} (
+      customer_id ${t.bigint} NOT NULL PRIMARY KEY,
+      segment     ${t.text},
+      city        ${t.text},
+      email       ${t.text}
+    )`);
+}
+
+/**
+ * The change set of one load: one row per key that needs work. `action` is
+ *   open    no current version (a new key, or one re-appearing after a delete)
+ *   change  a Type 2 value differs from the current version (close it, open a new one)
+ *   delete  the key is missing from the full snapshot (close it, is_deleted)
+ *   type1   only the Type 1 email differs (overwrite, no version)
+ */
+export async function createChangeSetTable(db: SqlEngine, name: string): Promise<void> {
+  const { types: t, ident } = db.dialect;
+  await db.exec(`
+    CREATE TABLE IF NOT EXISTS ${ident(name)} (
       customer_id ${t.bigint} NOT NULL,
+      action      ${t.text} NOT NULL,
       segment     ${t.text},
       city        ${t.text},
       email       ${t.text}
