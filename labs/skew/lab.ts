@@ -215,8 +215,9 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
         for (const joinType of ['inner', 'left'] as const) {
           let plainSig: ReturnType<typeof answerSignature> | undefined;
           for (const s of strategies) {
-            // The two runs claim 4 compares are measured 3× (fastest time per task kept).
-            const repeats = ctx.mode === 'full' && joinType === 'inner' && (s.name === 'plain' || s.name === 'salted') ? 3 : 1;
+            // Each task's fastest of 2 runs (3 for the two runs claim 4 compares): a GC pause or a
+            // neighbour's burst inflates one run, rarely both. Check mode needs no timings.
+            const repeats = ctx.mode === 'check' ? 1 : joinType === 'inner' && (s.name === 'plain' || s.name === 'salted') ? 3 : 2;
             const { run, output } = runStrategy(ctx, state, s, joinType, repeats, into);
             if (s.name === 'plain') {
               plainSig = answerSignature(fx.fact.id.length, output);
@@ -255,7 +256,7 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
           const rows = plan.tasks.map((t) => t.fact.length + t.dim.length);
           const dimCopies = plan.tasks.reduce((s, t) => s + t.dim.length, 0);
           // Measuring every K is for the chart; the claim is judged on rows, so check mode skips it.
-          const ms = ctx.mode === 'full' ? executePlan(fx, plan, { joinType: 'inner', into }).tasks.map((t) => t.ms) : null;
+          const ms = ctx.mode === 'full' ? executePlan(fx, plan, { joinType: 'inner', into, repeats: 2 }).tasks.map((t) => t.ms) : null;
           state.sweep.push({
             k,
             rowsShuffled: plan.rowsShuffled,
