@@ -132,6 +132,9 @@ export const reconciliationLab: Lab<Impl, State> = {
         const [pg, duck] = await Promise.all([ctx.engines.pg(undefined, 'recon'), ctx.engines.duckdb()]);
         // A session zone far from UTC: the canonical hash must not care how TIMESTAMPTZ prints.
         await pg.exec(`SET TimeZone = 'America/Sao_Paulo'`);
+        // Postgres cannot estimate how many segments floor(id / width) makes, assumes one per row
+        // and plans a sort; with room to hash it aggregates the ~1 000 real segments directly.
+        await pg.exec(`SET work_mem = '256MB'`);
         await Promise.all([createSourceOrders(pg, 'orders', state.rows, ctx.seed), createTargetOrders(duck, 'orders', state.rows, ctx.seed)]);
         state.source = { label: 'source', db: pg, from: 'orders' };
         state.target = { label: 'target', db: duck, from: 'orders' };

@@ -5,7 +5,9 @@ import type { CanonicalKind, Dialect } from './types.ts';
  * Engine dialects spread this and override what differs.
  */
 export const standardDialect: Omit<Dialect, 'name' | 'hash64' | 'types'> = {
-  sumExact: (h) => `CAST(COALESCE(SUM(CAST(${h} AS DECIMAL(38,0))), 0) AS VARCHAR)`,
+  // SUM of a BIGINT is already exact on both engines (Postgres: NUMERIC via an int128
+  // accumulator, DuckDB: HUGEINT); casting each hash to DECIMAL first only costs time.
+  sumExact: (h) => `CAST(COALESCE(SUM(${h}), 0) AS VARCHAR)`,
   distinct: (a, b) => `(${a} IS DISTINCT FROM ${b})`,
   canonicalText: canonicalTextWith({ epochMicros: (x) => `CAST(EXTRACT(EPOCH FROM ${x}) * 1000000 AS BIGINT)` }),
   addDays: (d, n) => `(${d} + CAST(${n} AS INTEGER))`,

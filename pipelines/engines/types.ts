@@ -72,8 +72,9 @@ export interface Dialect {
    */
   hash64(textExpr: string): string;
   /**
-   * Order-independent fingerprint of a set of row hashes: the exact sum as text
-   * (DECIMAL(38,0), so a million 60-bit hashes cannot overflow) — equal multisets, equal sums.
+   * Order-independent fingerprint of a set of row hashes (BIGINT): the exact sum as text
+   * (an arbitrary-precision or 128-bit sum, so a million 60-bit hashes cannot overflow) —
+   * equal multisets, equal sums.
    */
   sumExact(hashExpr: string): string;
   /**

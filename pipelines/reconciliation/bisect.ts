@@ -162,8 +162,10 @@ export async function bisectDiff(source: TableSide, target: TableSide, spec: Rec
   const stats: BisectStats = { queries: 2, levels: 0, segmentsCompared: 0, segmentsFetched: 0, rowsFetched: 0, sourceRows: sb.rows, targetRows: tb.rows };
   const mins = [sb.min, tb.min].filter((v): v is number => v !== null);
   const maxs = [sb.max, tb.max].filter((v): v is number => v !== null);
-  const root: SegmentNode = { lo: Math.min(...mins, 0), hi: Math.max(...maxs, -1), sourceRows: sb.rows, targetRows: tb.rows, status: 'equal', children: [] };
+  const root: SegmentNode = { lo: 0, hi: -1, sourceRows: sb.rows, targetRows: tb.rows, status: 'equal', children: [] };
   if (mins.length === 0) return { diffs: [], tree: root, stats };
+  root.lo = Math.min(...mins);
+  root.hi = Math.max(...maxs);
 
   const origin = root.lo;
   const span = root.hi - root.lo + 1;
