@@ -80,6 +80,9 @@ function brokerEnv(port: number): Record<string, string> {
     KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1',
     KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: '1',
     KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+    // Lets the cdc lab's crash tests use short consumer sessions: a SIGKILLed consumer holds its
+    // partitions until its session expires (broker default minimum: 6 s).
+    KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS: '1000',
   };
 }
 
@@ -160,6 +163,7 @@ async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: 
       'transaction.state.log.min.isr=1',
       'transaction.state.log.num.partitions=1',
       'group.initial.rebalance.delay.ms=0',
+      'group.min.session.timeout.ms=1000', // cdc crash tests: a killed consumer's partitions free up sooner
       'auto.create.topics.enable=true',
       'delete.topic.enable=true',
       '',
