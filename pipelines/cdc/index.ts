@@ -1,0 +1,409 @@
+/**
+ * The cdc pipeline, as the lab drives it:
+ *
+ *   Postgres ──pgoutput──▶ capture process ──▶ Kafka (topic per table, key = PK) ──▶ apply process ──MERGE──▶ target
+ *   (source)   slot + publication              acks=all, then slot ack              group, offsets after commit    DuckDB | Postgres
+ *
+ * Plus what the claims need around it: lag sampling, a bare consumer over the same topics (the
+ * throughput floor and the audit of what the topics carry), and a NULL-safe source ↔ target compare.
+ */
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { PgEngine } from '../engines/postgres/driver.ts';
+import type { SqlEngine } from '../engines/types.ts';
+import { startCdcProcess, type CdcProcess, type CrashSpec } from './process.ts';
+import type { CaptureConfig } from './capture.ts';
+import type { ApplyConfig } from './apply-consumer.ts';
+import type { ChangeEvent } from './envelope.ts';
+
+export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
+export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
+export { applyBatch, WATERMARK_TABLE, type ApplyBatchFn, type ApplyBatchInput, type ApplyBatchResult } from './apply.ts';
+export { openCdcTarget, registerCdcTarget, type CdcTarget } from './target.ts';
+export type { CdcProcess, CrashSpec };
+
+const CAPTURE_MAIN = new URL('./capture-main.ts', import.meta.url).href;
+const APPLY_MAIN = new URL('./apply-main.ts', import.meta.url).href;
+
+export function startCapture(config: CaptureConfig, name = 'capture'): CdcProcess {
+  return startCdcProcess(name, CAPTURE_MAIN, config);
+}
+
+export function startApply(config: ApplyConfig, name = 'apply'): CdcProcess {
+  return startCdcProcess(name, APPLY_MAIN, config);
+}
+
+export function kafkaClient(brokers: string[], clientId = 'de-lab-cdc'): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+}
+
+export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+}
+
+/**
+ * The smallest session timeout the broker allows (`group.min.session.timeout.ms`), floored at
+ * 1.5 s: a SIGKILLed consumer keeps its partitions until its session expires, so this is how long
+ * a restarted apply waits to rejoin.
+ */
+export async function consumerSessionTimeout(admin: Admin): Promise<number> {
+  try {
+    const { brokers } = await admin.describeCluster();
+    const res = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 4 /* BROKER */, name: String(brokers[0]!.nodeId), configNames: ['group.min.session.timeout.ms'] }],
+    });
+    const v = Number(res.resources[0]?.configEntries.find((e) => e.configName === 'group.min.session.timeout.ms')?.configValue);
+    return Number.isFinite(v) && v > 0 ? Math.max(1500, v) : 6000;
+  } catch {
+    return 6000;
+  }
+}
+
+// ---------------------------------------------------------------- lag
+
+export interface LagSample {
+  /** ms since the pipeline started. */
+  t: number;
+  /** Messages in the topics not yet committed by the apply group. */
+  consumerLag: number;
+  /** WAL bytes between the server's current position and what the slot has confirmed. */
+  slotLagBytes: number;
+}
+
+export async function consumerLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
+  const committed = await admin.fetchOffsets({ groupId, topics });
+  let lag = 0;
+  for (const topic of topics) {
+    const high = await admin.fetchTopicOffsets(topic);
+    const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+    for (const p of high) {
+      const c = Number(mine.find((m) => m.partition === p.partition)?.offset ?? -1);
+      lag += Number(p.high) - Math.max(0, c);
+    }
+  }
+  return lag;
+}
+
+export async function slotPosition(db: PgEngine, slot: string): Promise<{ confirmed: string | null; lagBytes: number }> {
+  const [r] = await db.query<{ confirmed: string | null; lag: number | null }>(
+    `SELECT confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  );
+  return { confirmed: r?.confirmed ?? null, lagBytes: Math.max(0, Number(r?.lag ?? 0)) };
+}
+
+/** WAL bytes from the slot's confirmed position up to `lsn` (0 once the slot has confirmed it). */
+export async function slotBehind(db: PgEngine, slot: string, lsn: string): Promise<number> {
+  const [r] = await db.query<{ behind: number | null }>(
+    `SELECT GREATEST(0, pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)) AS behind FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot, lsn],
+  );
+  return Number(r?.behind ?? Number.NaN);
+}
+
+/** Samples lag every `everyMs` until stopped. */
+export function sampleLag(admin: Admin, db: PgEngine, groupId: string, topics: string[], slot: string, t0: number, everyMs = 200) {
+  const samples: LagSample[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const [consumer, s] = await Promise.all([consumerLag(admin, groupId, topics), slotPosition(db, slot)]);
+        samples.push({ t: Date.now() - t0, consumerLag: consumer, slotLagBytes: s.lagBytes });
+      } catch {
+        /* a sample lost while a process restarts: the next one counts */
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/**
+ * Waits until the slot has confirmed `endLsn` (every source change is in Kafka) and the group has
+ * committed every message (every change is in the target, when offsets follow the target commit).
+ */
+export async function waitCaughtUp(
+  opts: { admin: Admin; source: PgEngine; slot: string; endLsn: string; groupId: string; topics: string[]; timeoutMs: number; alive?: () => string | null },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last = '';
+  for (;;) {
+    const dead = opts.alive?.();
+    if (dead) throw new Error(dead);
+    const behind = await slotBehind(opts.source, opts.slot, opts.endLsn);
+    const lag = behind === 0 ? await consumerLag(opts.admin, opts.groupId, opts.topics) : Number.NaN;
+    if (behind === 0 && lag === 0) return;
+    last = `slot ${behind} bytes behind, consumer lag ${lag}`;
+    if (Date.now() > deadline) throw new Error(`cdc: not caught up after ${opts.timeoutMs} ms (${last})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until a group has committed every message of `topics` (no capture involved). */
+export async function waitGroupDrained(admin: Admin, groupId: string, topics: string[], timeoutMs: number, alive?: () => string | null): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dead = alive?.();
+    if (dead) throw new Error(dead);
+    const lag = await consumerLag(admin, groupId, topics);
+    if (lag === 0) return;
+    if (Date.now() > deadline) throw new Error(`cdc: group ${groupId} still ${lag} messages behind after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---------------------------------------------------------------- the bare consumer: floor + audit
+
+export interface TopicAudit {
+  messages: number;
+  events: number;
+  byOp: Record<string, number>;
+  tombstones: number;
+  /** Deletes not immediately followed (in their partition) by a tombstone for the same key. */
+  deletesWithoutTombstone: number;
+  /** Events published more than once (same table, key and position): at-least-once redelivery. */
+  duplicateEvents: number;
+  /** `table:key` of rows that had ≥2 changes sharing one ts_ms. */
+  sameTsKeys: string[];
+  /** Events per second of a consumer that only receives (the floor for the pipeline). */
+  rawEventsPerS: number;
+  rawMs: number;
+}
+
+export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, topics: string[], timeoutMs: number): Promise<TopicAudit> {
+  const ends = new Map<string, number>();
+  let total = 0;
+  for (const t of topics) {
+    for (const p of await admin.fetchTopicOffsets(t)) {
+      ends.set(`${t}/${p.partition}`, Number(p.high));
+      total += Number(p.high);
+    }
+  }
+  const got = new Map<string, { key: string; value: Buffer | null }[]>();
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
+  let first = 0;
+  let last = 0;
+  let received = 0;
+  try {
+    await consumer.connect();
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      if (total === 0) return resolve();
+      const timer = setTimeout(() => reject(new Error(`cdc audit: read ${received}/${total} messages in ${timeoutMs} ms`)), timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            if (!first) first = performance.now();
+            const id = `${batch.topic}/${batch.partition}`;
+            const list = got.get(id) ?? [];
+            for (const m of batch.messages) {
+              if (Number(m.offset) >= (ends.get(id) ?? 0)) continue;
+              list.push({ key: String(m.key), value: m.value });
+              received += 1;
+            }
+            got.set(id, list);
+            last = performance.now();
+            if (received >= total) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+  // The audit proper, outside the timed part.
+  const audit: TopicAudit = { messages: received, events: 0, byOp: {}, tombstones: 0, deletesWithoutTombstone: 0, duplicateEvents: 0, sameTsKeys: [], rawEventsPerS: 0, rawMs: last - first };
+  const seen = new Set<string>();
+  const tsByKey = new Map<string, Map<number, number>>();
+  for (const [id, list] of got) {
+    const topic = id.slice(0, id.lastIndexOf('/'));
+    list.forEach((m, i) => {
+      if (m.value === null) {
+        audit.tombstones += 1;
+        return;
+      }
+      const e = JSON.parse(m.value.toString()) as ChangeEvent;
+      audit.events += 1;
+      audit.byOp[e.op] = (audit.byOp[e.op] ?? 0) + 1;
+      const pos = `${topic}|${m.key}|${e.op}|${e.source.commit_lsn}|${e.source.lsn}`;
+      if (seen.has(pos)) audit.duplicateEvents += 1;
+      seen.add(pos);
+      if (e.op === 'd') {
+        const next = list[i + 1];
+        if (!next || next.value !== null || next.key !== m.key) audit.deletesWithoutTombstone += 1;
+      }
+      if (e.op !== 'r') {
+        const k = `${e.schema.name}:${m.key}`;
+        const ts = tsByKey.get(k) ?? new Map<number, number>();
+        ts.set(e.source.ts_ms, (ts.get(e.source.ts_ms) ?? 0) + 1);
+        tsByKey.set(k, ts);
+      }
+    });
+  }
+  for (const [k, ts] of tsByKey) if ([...ts.values()].some((n) => n >= 2)) audit.sameTsKeys.push(k);
+  audit.rawEventsPerS = audit.rawMs > 0 ? (received / audit.rawMs) * 1000 : 0;
+  return audit;
+}
+
+// ---------------------------------------------------------------- source ↔ target
+
+export interface TableDiff {
+  table: string;
+  sourceRows: number;
+  targetRows: number;
+  missing: string[];
+  extra: string[];
+  differing: { key: string; source: string; target: string }[];
+  duplicated: string[];
+  /** Columns of the source the target lacks. */
+  missingColumns: string[];
+}
+
+function canonical(v: unknown): string {
+  if (v === null || v === undefined) return '∅';
+  if (v instanceof Date) return v.toISOString();
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * Full, NULL-safe compare of one table: every source row must be in the target with equal values
+ * (NULL equals NULL), and nothing else. Keys are the `table:{"id":17}` form used in messages.
+ */
+export async function compareTable(source: PgEngine, target: SqlEngine, table: string, key: string[]): Promise<TableDiff> {
+  const cols = (await source.query<{ column_name: string }>(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  )).map((r) => r.column_name);
+  const targetCols = new Set(
+    (await target.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, [table])).map(
+      (r) => r.column_name,
+    ),
+  );
+  const missingColumns = cols.filter((c) => !targetCols.has(c));
+  const shared = cols.filter((c) => targetCols.has(c));
+  const diff: TableDiff = { table, sourceRows: 0, targetRows: 0, missing: [], extra: [], differing: [], duplicated: [], missingColumns };
+  if (targetCols.size === 0) {
+    diff.sourceRows = (await source.query(`SELECT 1 FROM "${table}"`)).length;
+    return diff;
+  }
+  const read = async (db: SqlEngine) => {
+    const rows = await db.query(`SELECT ${shared.map((c) => db.dialect.ident(c)).join(', ')} FROM ${db.dialect.ident(table)}`);
+    const m = new Map<string, string[]>();
+    for (const r of rows) {
+      const k = `${table}:${JSON.stringify(Object.fromEntries(key.map((c) => [c, r[c]])))}`;
+      const v = `{${shared.map((c) => `${c}: ${canonical(r[c])}`).join(', ')}}`;
+      m.set(k, [...(m.get(k) ?? []), v]);
+    }
+    return { m, n: rows.length };
+  };
+  const [src, tgt] = await Promise.all([read(source), read(target)]);
+  diff.sourceRows = src.n;
+  diff.targetRows = tgt.n;
+  for (const [k, [v]] of src.m) {
+    const t = tgt.m.get(k);
+    if (!t) diff.missing.push(`${k} ${v}`);
+    else if (t.length > 1) diff.duplicated.push(`${k} ×${t.length}`);
+    else if (t[0] !== v) diff.differing.push({ key: k, source: v!, target: t[0]! });
+  }
+  for (const [k, t] of tgt.m) if (!src.m.has(k)) diff.extra.push(`${k} ${t[0]}${t.length > 1 ? ` ×${t.length}` : ''}`);
+  return diff;
+}
+
+export function diffIsEmpty(d: TableDiff): boolean {
+  return d.missing.length + d.extra.length + d.differing.length + d.duplicated.length + d.missingColumns.length === 0;
+}
+
+/** The first difference, in one line, for a counterexample. */
+export function firstDifference(diffs: readonly TableDiff[]): string | undefined {
+  for (const d of diffs) {
+    if (d.missingColumns.length) return `${d.table}: target lacks column(s) ${d.missingColumns.join(', ')}`;
+    if (d.duplicated.length) return `${d.duplicated[0]} in the target (source has it once)`;
+    if (d.differing.length) return `${d.differing[0]!.key}: source ${d.differing[0]!.source} ≠ target ${d.differing[0]!.target}`;
+    if (d.missing.length) return `${d.missing[0]} is in the source, missing in the target`;
+    if (d.extra.length) return `${d.extra[0]} is in the target, not in the source`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- restart policy
+
+export interface ProcessEnd {
+  process: string;
+  pid: number;
+  signal: string | null;
+  code: number | null;
+  /** The crash point it died at, when it killed itself at one. */
+  crashPoint: string | null;
+  at: number;
+}
+
+/**
+ * Keeps one capture or apply process running, as an orchestrator would: when it dies (a crash
+ * point, a SIGKILL from a test) it is started again — the restart gets no crash point. Every
+ * message of every incarnation goes to `onMessage` listeners.
+ */
+export class Restarting {
+  proc!: CdcProcess;
+  readonly ends: ProcessEnd[] = [];
+  readonly messages: { pid: number; msg: import('./process.ts').ChildMessage }[] = [];
+  private stopping = false;
+  private failure: string | null = null;
+  private readonly listeners: ((m: import('./process.ts').ChildMessage, pid: number) => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    private readonly launch: (attempt: number) => CdcProcess,
+    private readonly maxRestarts = 3,
+  ) {
+    this.spawn(0);
+  }
+
+  private spawn(attempt: number): void {
+    const proc = this.launch(attempt);
+    this.proc = proc;
+    proc.onMessage((m) => {
+      this.messages.push({ pid: proc.pid, msg: m });
+      for (const l of this.listeners) l(m, proc.pid);
+    });
+    void proc.exited.then((x) => {
+      if (this.stopping) return;
+      const crash = [...proc.messages].reverse().find((m) => m.ev === 'crash');
+      this.ends.push({ process: this.name, pid: proc.pid, signal: x.signal, code: x.code, crashPoint: crash ? String(crash.point) : null, at: Date.now() });
+      if (this.ends.length > this.maxRestarts) {
+        this.failure = `${this.name} died ${this.ends.length} times; last: ${proc.stderrTail()}`;
+        return;
+      }
+      this.spawn(attempt + 1);
+    });
+  }
+
+  onMessage(fn: (m: import('./process.ts').ChildMessage, pid: number) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** null while healthy; why not, once it gave up restarting. */
+  health(): string | null {
+    return this.failure;
+  }
+
+  get restarts(): number {
+    return this.ends.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.proc.stop();
+  }
+}

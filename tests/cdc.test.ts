@@ -1,0 +1,108 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { cdcLab } from '../labs/cdc/lab.ts';
+import { runLab } from '../labs/runner.ts';
+import { Reporter } from '../labs/reporter.ts';
+import type { LabReport } from '../labs/contract.ts';
+import { testEngines } from './helpers.ts';
+
+const engines = testEngines();
+afterAll(() => engines.stopAll());
+
+const claim = (r: LabReport, id: string) => r.claims.find((c) => c.id === id)!;
+
+describe('lab cdc (Postgres pgoutput → Kafka → MERGE, capture and apply as separate processes)', () => {
+  let report: LabReport;
+
+  it('runs the reference on DuckDB: all seven claims hold, with crashes by real SIGKILL', async () => {
+    report = await runLab(cdcLab, { seed: 11, scale: 0.5, provision: 'external', out: Reporter.silent(), engines });
+    for (const c of report.claims) expect(c, `${c.id}: ${c.counterexample ?? ''}`).toMatchObject({ passed: true });
+  });
+
+  it('convergence: full NULL-safe compare finds no missing, extra, differing or duplicated row', () => {
+    expect(claim(report, 'convergence').evidence).toMatchObject({ missing: 0, extra: 0, differing: 0, duplicated: 0 });
+    expect(Number(claim(report, 'convergence').evidence.source_rows)).toBeGreaterThan(100);
+  });
+
+  it('redelivery: replaying every topic from offset 0 applies nothing and leaves the target unchanged', () => {
+    expect(claim(report, 'redelivery-harmless').evidence).toMatchObject({ events_applied_again: 0, target_unchanged: true });
+  });
+
+  it('crash safety: apply killed between commits and at random, capture killed between Kafka ack and slot ack', () => {
+    const e = claim(report, 'crash-safety').evidence;
+    expect(e).toMatchObject({ apply_kill_between_commits: true, apply_kill_random: true, capture_kill_after_kafka_ack: true });
+    // The capture crash really re-published: Postgres re-sent what the slot had not confirmed.
+    expect(Number(e.events_published_twice)).toBeGreaterThan(0);
+  });
+
+  it('ordering: keys changed several times with one ts_ms end in the source state', () => {
+    const e = claim(report, 'ordering-by-lsn').evidence;
+    expect(Number(e.keys_with_same_ts_changes)).toBeGreaterThan(0);
+    expect(e.resolved_to_source_state).toBe(e.keys_with_same_ts_changes);
+  });
+
+  it('deletes propagate and every delete is followed by a tombstone', () => {
+    const e = claim(report, 'deletes-propagate').evidence;
+    expect(Number(e.delete_events)).toBeGreaterThan(0);
+    expect(e).toMatchObject({ deletes_without_tombstone: 0, deleted_rows_still_in_target: 0 });
+  });
+
+  it('lag: consumer and slot lag sampled during the run, zero at the end', () => {
+    const e = claim(report, 'lag-visible').evidence;
+    expect(Number(e.samples)).toBeGreaterThan(1);
+    expect(e).toMatchObject({ end_consumer_lag: 0, end_slot_lag_bytes: 0 });
+  });
+
+  it('schema change: the added column is in the target, NULL for older rows, without an apply restart', () => {
+    const e = claim(report, 'schema-change').evidence;
+    expect(e).toMatchObject({ target_has_column: true, apply_restarts: 0 });
+    expect(e.null_rows_target).toBe(e.null_rows_source);
+    expect(Number(e.rows_with_values)).toBeGreaterThan(0);
+  });
+
+  it('rejects every pitfall with the claim that names its defect, and a counterexample', () => {
+    const by = Object.fromEntries(report.pitfalls.map((p) => [p.name, p]));
+    expect(by['dedup-by-ts-ms']!.rejectedBy).toContain('ordering-by-lsn');
+    expect(by['commit-offsets-first']!.rejectedBy).toContain('crash-safety');
+    expect(by['insert-only-creates']!.rejectedBy).toContain('convergence');
+    expect(by['append-changes']!.rejectedBy).toEqual(expect.arrayContaining(['convergence', 'redelivery-harmless', 'deletes-propagate']));
+    for (const p of report.pitfalls) expect(p.counterexample, p.name).toBeTruthy();
+  });
+
+  it('reports the metrics named in the issue', () => {
+    for (const m of ['cdc_events', 'cdc_e2e_events_per_s', 'cdc_p50_latency_ms', 'cdc_p99_latency_ms', 'cdc_raw_consume_events_per_s', 'cdc_e2e_over_raw']) {
+      expect(report.metrics[m], m).toBeTypeOf('number');
+    }
+    expect(report.metrics.cdc_e2e_events_per_s).toBeGreaterThan(0);
+  });
+
+  it('runs on a Postgres replica (--engine postgres): the claims hold there too', async () => {
+    const r = await runLab(cdcLab, { seed: 5, scale: 0.2, engine: 'postgres', provision: 'external', out: Reporter.silent(), engines, skipPitfalls: true });
+    for (const c of r.claims) expect(c, `${c.id}: ${c.counterexample ?? ''}`).toMatchObject({ passed: true });
+  });
+
+  it('leaves no orphan: when the parent is SIGKILLed, its capture/apply child exits', async () => {
+    // A parent that starts an apply process (it waits on Kafka forever) and prints its pid.
+    const script = `
+      import { startApply } from ${JSON.stringify(new URL('../pipelines/cdc/index.ts', import.meta.url).href)};
+      const p = startApply({ brokers: ['127.0.0.1:1'], groupId: 'g', topics: ['t'], target: { engine: 'duckdb', path: ':memory:' },
+        impl: { applyModule: ${JSON.stringify(new URL('../pipelines/cdc/apply.ts', import.meta.url).href)}, commitOffsets: 'after-target-commit' } });
+      console.log(p.pid);
+      setInterval(() => undefined, 1000);`;
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(childPid)).toBe(true);
+    parent.kill('SIGKILL');
+    const deadline = Date.now() + 10000;
+    while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(childPid)).toBe(false);
+  });
+});
