@@ -199,6 +199,8 @@ const tablesArb = fc
     } satisfies SkewTables,
   }));
 
+type Case = typeof tablesArb extends fc.Arbitrary<infer T> ? T : never;
+
 describe('lab skew: properties (fast-check)', () => {
   it('for all small tables, every strategy — salted with any K, P, hot set — returns exactly the nested-loop join’s rows (inner and left)', () => {
     fc.assert(
@@ -223,6 +225,64 @@ describe('lab skew: properties (fast-check)', () => {
       }),
       { numRuns: 100, seed: SEED },
     );
+  });
+
+  // Each pitfall, run through the same property, fails — and fast-check shrinks the failure to a
+  // one- or two-row input: the minimal counterexample.
+  const pitfallImpl = (name: string) => skewLab.pitfalls.find((p) => p.name === name)!.impl.saltHotKeys;
+  const optsOf = (c: Case) => ({
+    joinType: c.joinType,
+    partitions: c.partitions,
+    mapTasks: c.mapTasks,
+    hotKeys: new Set(c.hot),
+    saltFactor: c.saltFactor,
+    seed: c.seed,
+  });
+  const shrunk = (prop: (c: Case) => boolean) => {
+    const run = fc.check(fc.property(tablesArb, prop), { numRuns: 300, seed: SEED });
+    expect(run.failed).toBe(true);
+    return run.counterexample![0];
+  };
+  const sameAsNestedLoop = (impl: ReturnType<typeof pitfallImpl>) => (c: Case) => {
+    const out = executePlan(c.tables, saltedStrategy(impl).plan(c.tables, optsOf(c)), { joinType: c.joinType }).output;
+    const got = Array.from({ length: out.n }, (_, i) => `${out.fact[i]}:${out.dim[i]}`).sort();
+    return JSON.stringify(got) === JSON.stringify(nestedLoopJoin(c.tables, c.joinType));
+  };
+
+  it('pitfall drop-null-keys shrinks to one payment with a NULL merchant in a left join', () => {
+    const c = shrunk(sameAsNestedLoop(pitfallImpl('drop-null-keys')));
+    expect(c.factKeys).toEqual([NULL_KEY]);
+    expect(c.joinType).toBe('left');
+  });
+
+  it('pitfall independent-random-salts shrinks to one hot payment and its merchant', () => {
+    const c = shrunk(sameAsNestedLoop(pitfallImpl('independent-random-salts')));
+    expect(c.factKeys.length).toBe(1);
+    expect(c.dimKeys).toContain(c.factKeys[0]);
+    expect(c.hot).toContain(c.factKeys[0]);
+    expect(c.saltFactor).toBeGreaterThanOrEqual(2);
+  });
+
+  it('pitfall salt-every-key shrinks to one cold merchant copied K ≥ 2 times', () => {
+    const c = shrunk((c) => {
+      const plan = saltedStrategy(pitfallImpl('salt-every-key')).plan(c.tables, optsOf(c));
+      const copies = plan.tasks.reduce((n, t) => n + t.dim.length, 0);
+      const hotDim = c.dimKeys.filter((k) => c.hot.includes(k)).length;
+      return copies <= c.dimKeys.length + (c.saltFactor - 1) * hotDim;
+    });
+    expect(c.dimKeys.length).toBe(1);
+    expect(c.hot).not.toContain(c.dimKeys[0]);
+    expect(c.saltFactor).toBeGreaterThanOrEqual(2);
+  });
+
+  it('pitfall rand-salt-under-retry shrinks to a map task of two hot payments', () => {
+    const c = shrunk((c) => {
+      const opts = optsOf(c);
+      for (let m = 0; m < Math.min(c.mapTasks, c.factKeys.length); m++) if (retryMapTask(c.tables, pitfallImpl('rand-salt-under-retry'), opts, m).moved > 0) return false;
+      return true;
+    });
+    expect(c.factKeys.length).toBe(2);
+    expect(c.hot.length).toBeGreaterThan(0);
   });
 
   it('the rand() salt is caught by the same retry on a small map task of hot rows', () => {
