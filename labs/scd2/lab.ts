@@ -119,7 +119,7 @@ export const scd2Lab: Lab<Scd2Impl, Scd2State> = {
       },
     },
     {
-      title: `Apply each snapshot (one MERGE + one Type 1 UPDATE, in one transaction), then read back as of every date`,
+      title: 'Apply each snapshot in date order (and re-run it the same day), then read the dimension back as of every date',
       async run(ctx, impl, state) {
         const db = await ctx.engines.target(ctx.engine, 'scd2');
         await createScenarioTables(db);
@@ -230,7 +230,7 @@ export const scd2Lab: Lab<Scd2Impl, Scd2State> = {
       };
     },
     hints: [
-      'Work out each key\'s action first: FULL OUTER JOIN the snapshot with the current versions (is_current) on customer_id. No current row → open; no snapshot row → close as deleted; a Type 2 value differs → close and open; otherwise nothing.',
+      'Work out each key\'s action first (the change set): FULL OUTER JOIN the snapshot with the current versions (is_current) on customer_id. No current row → open; no snapshot row → close as deleted; a Type 2 value differs → close and open; only email differs → Type 1 overwrite; otherwise nothing.',
       'Compare with IS DISTINCT FROM (db.dialect.distinct(a, b)), never <> : NULL <> \'gold\' is NULL, so a NULL → value change would look like "no change".',
       'One MERGE can close and open: feed it each changed key twice — once with merge_key = customer_id (matches the current row → UPDATE valid_to = d, is_current = FALSE) and once with merge_key = NULL (never matches → INSERT the new version from d to 9999-12-31).',
       'Decide everything from the state before the load, in one statement: then a second run of the same snapshot finds nothing changed. Rules of the form "insert where valid_to = today" are true again on a re-run.',
