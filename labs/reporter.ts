@@ -72,7 +72,7 @@ export class Reporter {
     const color = !this.tty ? (s: string) => s : skipped ? (s: string) => s : passed ? (s: string) => `\x1b[32m${s}\x1b[0m` : (s: string) => `\x1b[31m${s}\x1b[0m`;
     // Evidence wraps under itself on a narrow terminal; the mark keeps its colour.
     const hang = ' '.repeat(title.length + 6 <= (this.width ?? 0) / 2 ? title.length + 6 : 6);
-    const [first, ...rest] = wrapText(`  ${mark} ${title}  ${formatEvidence(evidence)}`, this.width, hang);
+    const [first, ...rest] = wrapText(`  ${mark} ${title}  ${formatEvidence(evidence)}`.trimEnd(), this.width, hang);
     this.line(first!.replace(mark, color(mark)));
     for (const l of rest) this.line(l);
   }

@@ -92,7 +92,10 @@ export async function loadLearnerImpl(lab: AnyLab, file: string): Promise<unknow
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new LabError(`${relativeToCwd(file)} does not load: ${errorLine(err)}`);
+    // esbuild's first line is "Transform failed with 1 error:"; the useful part (file:line:col: message) follows.
+    const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
+    const msg = lines[0]?.endsWith(':') && lines[1] ? lines[1].replace(file, relativeToCwd(file)) : errorLine(err);
+    throw new LabError(`${relativeToCwd(file)} does not load: ${msg}`);
   }
   try {
     return exercise.load(mod);
@@ -128,7 +131,7 @@ export function revealHint(exercise: Exercise<unknown>, paths: ExercisePaths): {
  * Narrow terminals (under 100 columns) get the two files one after the other instead.
  */
 export function sideBySide(left: { title: string; text: string }, right: { title: string; text: string }, width: number): string {
-  const norm = (t: string) => t.replace(/\t/g, '  ').replace(/\s+$/gm, '').split('\n');
+  const norm = (t: string) => t.replace(/\t/g, '  ').replace(/[ \t]+$/gm, '').replace(/\n$/, '').split('\n');
   const a = norm(left.text);
   const b = norm(right.text);
   if (width < 100) {

@@ -190,9 +190,13 @@ function timeScale(values: string[]): { pos: (v: string) => number; ticks: { at:
     if (numeric) ticks = niceTicks(lo, hi).filter((t) => t >= lo && t <= hi).map((t) => ({ at: t, label: fmtNum(t) }));
     else {
       const dateOnly = values.every((v) => /^\d{4}-\d{2}-\d{2}$/.test(v));
-      const n = Math.min(6, new Set(nums).size);
-      ticks = Array.from({ length: n }, (_, i) => {
-        const at = n === 1 ? lo : lo + ((hi - lo) * i) / (n - 1);
+      const distinct = [...new Set(nums)].sort((x, y) => x - y);
+      const n = Math.min(6, distinct.length);
+      const DAY = 86400000;
+      ticks = Array.from({ length: distinct.length <= 8 ? distinct.length : n }, (_, i) => {
+        // Few distinct bounds: tick each one. Many: evenly spaced, on whole days for dates.
+        let at = distinct.length <= 8 ? distinct[i]! : n === 1 ? lo : lo + ((hi - lo) * i) / (n - 1);
+        if (dateOnly && distinct.length > 8) at = Math.round(at / DAY) * DAY;
         const iso = new Date(at).toISOString();
         return { at, label: dateOnly || hi - lo > 5 * 86400000 ? iso.slice(0, 10) : iso.slice(0, 16).replace('T', ' ') };
       });
