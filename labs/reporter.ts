@@ -56,7 +56,7 @@ export class Reporter {
     // Long cells are cut: a table stays one screen wide in a live demo.
     const cell = (v: unknown) => {
       const s = formatValue(v);
-      return s.length > 40 ? s.slice(0, 39) + '…' : s;
+      return s.length > 72 ? s.slice(0, 71) + '…' : s;
     };
     const widths = cols.map((c) => Math.max(c.length, ...shown.map((r) => cell(r[c]).length)));
     const numeric = cols.map((c) => shown.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint' || r[c] === null));
