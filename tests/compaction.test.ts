@@ -41,8 +41,9 @@ let db: DuckDbEngine;
 /** A small table (≈200 small files, 5 partitions) written by the sink from the fixture, without Kafka. */
 const small = join(work, 'small');
 const opts = (extra: Partial<CompactOptions> = {}): CompactOptions => ({ targetBytes: 32 * 1024, smallFileBytes: 24 * 1024, sortBy: 'ts', ...extra });
+let copies = 0;
 const copy = (label: string) => {
-  const dir = join(work, `${label}-${Math.random().toString(36).slice(2, 8)}`);
+  const dir = join(work, `${label}-${copies++}`);
   linkCopyTable(small, dir);
   return dir;
 };

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Claim, ClaimResult, Lab, LabContext } from '../contract.ts';
 import { clickStream, clickStreamSpec } from '../../fixtures/compaction.ts';
 import {
@@ -41,8 +42,9 @@ import { compactionPitfalls } from './pitfalls.ts';
 /** The knobs of the lab (README: "Knobs"). */
 export const COMPACTION_DEFAULTS = {
   triggerMs: 60_000,
-  targetBytes: 128 * 1024,
-  smallFileBytes: 96 * 1024,
+  /** Target file size: 96 KB keeps the lab to seconds (production: 128 MB–1 GB). */
+  targetBytes: 96 * 1024,
+  smallFileBytes: 72 * 1024,
   /** Monitor: warn when a partition holds more small files than this. */
   maxSmallFiles: 32,
   /** The crash test kills the compactor when it announces this checkpoint (3 = after 3 partitions' files are written). */
@@ -198,7 +200,8 @@ async function ingest(ctx: LabContext, state: CompactionState): Promise<Base> {
 }
 
 function fresh(ctx: LabContext, base: Base, label: string): string {
-  const dir = join(ctx.workDir, `compaction-${ctx.mode}-${label}-${Math.random().toString(36).slice(2, 8)}`);
+  // Unique per call: check runs of several compactors share the run's workDir.
+  const dir = join(ctx.workDir, `compaction-${ctx.mode}-${label}-${randomBytes(3).toString('hex')}`);
   linkCopyTable(base.dir, dir);
   return dir;
 }
@@ -457,7 +460,13 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
           if (diff) run.diff = `${diff}; ${(await rowDiff(db, base.dir, base.manifest.files, dir, readManifest(dir).files)) ?? ''}`;
           state.faults.push(run);
         }
-        ctx.out.table(state.faults.map((f) => ({ fault: f.fault, outcome: f.unchanged ? 'refused, table unchanged' : 'COMMITTED', detail: f.error ?? f.diff ?? '' })));
+        ctx.out.table(
+          state.faults.map((f) => {
+            const text = f.error ?? f.diff ?? '';
+            const cut = text.indexOf(': ');
+            return { fault: f.fault, outcome: f.unchanged ? 'refused, table unchanged' : 'COMMITTED', partition: cut > 0 ? text.slice(0, cut) : '', detail: cut > 0 ? text.slice(cut + 2) : text };
+          }),
+        );
       },
     },
     {

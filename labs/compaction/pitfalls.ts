@@ -4,21 +4,19 @@
  */
 import { join } from 'node:path';
 import type { Pitfall } from '../contract.ts';
+// Imported from the modules themselves, not index.ts: the crash test loads this file in a child
+// process, which should not pay for the Kafka and Parquet-writer libraries of the ingest.
 import {
   VerificationError,
-  commitManifest,
   describeWrittenFiles,
-  partitionDir,
   planCompaction,
-  readManifest,
-  removeFile,
   rewritePartition,
   stagePartition,
   type CompactFn,
   type CompactResult,
   type Compactor,
-  type DataFile,
-} from '../../pipelines/compaction/index.ts';
+} from '../../pipelines/compaction/compact.ts';
+import { commitManifest, partitionDir, readManifest, removeFile, type DataFile } from '../../pipelines/compaction/table.ts';
 
 const emptyResult = (version: number, skipped: number): CompactResult => ({
   version,

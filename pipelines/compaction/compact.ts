@@ -145,7 +145,15 @@ function filePattern(prefix: string): string {
 
 /** Stages a partition's input files in a temp table: read once, then checksummed and rewritten from memory. */
 export async function stagePartition(db: DuckDbEngine, tableDir: string, inputs: readonly DataFile[]): Promise<{ table: string; fingerprint: Fingerprint }> {
-  await db.exec(`CREATE OR REPLACE TEMP TABLE compaction_stage AS SELECT ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
+  // Row order across hundreds of small files means nothing (and the rewrite sorts): let DuckDB
+  // read them in parallel without preserving it — twice as fast — then restore the setting.
+  const [setting] = await db.query<{ v: boolean | string }>(`SELECT current_setting('preserve_insertion_order') AS v`);
+  await db.exec('SET preserve_insertion_order = false');
+  try {
+    await db.exec(`CREATE OR REPLACE TEMP TABLE compaction_stage AS SELECT ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
+  } finally {
+    await db.exec(`SET preserve_insertion_order = ${String(setting?.v) === 'false' ? 'false' : 'true'}`);
+  }
   return { table: 'compaction_stage', fingerprint: await contentChecksum(db, 'compaction_stage') };
 }
 

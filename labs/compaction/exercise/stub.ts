@@ -6,12 +6,14 @@
  * see missing, doubled or changed rows. `npm run check -- compaction` judges this file with the
  * lab's claims (it also runs it in a child process and SIGKILLs it mid-way).
  *
- * Building blocks (all in pipelines/compaction): readManifest, planCompaction, stagePartition,
- * rewritePartition (or options.rewrite), describeWrittenFiles, commitManifest, removeFile,
- * VerificationError. The reference is pipelines/compaction/compact.ts — try first.
+ * Building blocks: planCompaction, stagePartition, rewritePartition (or options.rewrite),
+ * describeWrittenFiles, VerificationError (compact.ts); readManifest, commitManifest, partitionDir,
+ * removeFile (table.ts). The reference is pipelines/compaction/compact.ts — try first.
  */
-import type { CompactFn, CompactResult } from '../../../pipelines/compaction/index.ts';
-import { planCompaction, readManifest } from '../../../pipelines/compaction/index.ts';
+// compact.ts and table.ts hold every building block (index.ts would also load the ingest's Kafka
+// and Parquet libraries into the crash test's child process, for nothing).
+import { planCompaction, type CompactFn, type CompactResult } from '../../../pipelines/compaction/compact.ts';
+import { readManifest } from '../../../pipelines/compaction/table.ts';
 
 /** Keep this line: the crash test runs this very file in a child process. */
 export const moduleUrl = import.meta.url;
