@@ -149,6 +149,9 @@ const HIST_EDGES = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
 interface ApplyHandle {
   label: string;
+  target: CdcTarget;
+  /** Set while paused for the throughput measurement: what happened before. */
+  paused?: { ends: ProcessEnd[]; run: ApplyRun };
   groupId: string;
   proc: Restarting;
   run: ApplyRun;
@@ -178,7 +181,7 @@ function launchApply(
       opts.label,
     ),
   );
-  const h: ApplyHandle = { label: opts.label, groupId, proc, run };
+  const h: ApplyHandle = { label: opts.label, target: opts.target, groupId, proc, run };
   proc.onMessage((m) => {
     if (m.ev === 'joined' && proc.restarts > 0) run.rejoinMs.push(Number(m.t) - proc.ends[proc.ends.length - 1]!.at);
     if (m.ev !== 'batch') return;
@@ -195,6 +198,26 @@ function launchApply(
   return h;
 }
 
+/** Clean stop of a crash-test apply (after its crash happened), keeping its group and target. */
+async function pauseApply(h: ApplyHandle): Promise<void> {
+  const deadline = Date.now() + 30000;
+  while (h.proc.restarts === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (h.killTimer) clearTimeout(h.killTimer);
+  await h.proc.stop();
+  h.paused = { ends: [...h.proc.ends], run: { ...h.run } };
+}
+
+/** Starts a paused apply again: same group (resumes at its committed offsets), same target, no crash point. */
+function resumeApply(ctx: LabContext, s: State, impl: CdcImpl, h: ApplyHandle): void {
+  const next = launchApply(ctx, s, impl, { label: h.label, target: h.target });
+  h.proc = next.proc;
+  next.proc.onMessage((m) => {
+    if (m.ev !== 'batch') return;
+    h.run.batches += 1;
+    h.run.fresh += Number(m.fresh);
+  });
+}
+
 /** Waits until the apply has committed everything in the topics (after its restarts), then stops it. */
 async function drainAndStop(s: State, h: ApplyHandle, killExpected = false): Promise<ApplyRun> {
   const timeout = 60000 + 4 * s.sessionTimeout;
@@ -209,7 +232,7 @@ async function drainAndStop(s: State, h: ApplyHandle, killExpected = false): Pro
     if (h.killTimer) clearTimeout(h.killTimer);
     await h.proc.stop();
   }
-  h.run.crashed = h.proc.ends;
+  h.run.crashed = [...(h.paused?.ends ?? []), ...h.proc.ends];
   await s.admin!.deleteGroups([h.groupId]).catch(() => undefined);
   return h.run;
 }
@@ -322,6 +345,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
           topics: s.names!.topics,
           timeoutMs: 60000 + 2000 * ctx.scale,
           alive: () => s.capture!.health() ?? s.applyA!.health(),
+          signal: ctx.signal,
         });
         const caughtUpAt = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
         s.phase1 = { ...run, startedAt: t0, caughtUpAt };
@@ -355,6 +379,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
           topics: s.names!.topics,
           timeoutMs: 60000,
           alive: () => s.capture!.health() ?? s.applyA!.health(),
+          signal: ctx.signal,
         });
         s.lastEndLsn = endLsn;
         s.captureCrash = { ends: [...s.capture!.ends], duplicatesPublished: 0 };
@@ -368,7 +393,11 @@ export const cdcLab: Lab<CdcImpl, State> = {
     {
       title: 'Throughput: a backlog committed while the capture is stopped, drained end to end',
       benchmarkOnly: true,
-      async run(ctx, _impl, s) {
+      async run(ctx, impl, s) {
+        // Only the capture and the main apply run during the measurement: the crash-test applies
+        // pause (clean stop, offsets committed) and resume afterwards in the same groups.
+        const paused = [s.crashB, s.crashC].filter((h): h is ApplyHandle => !!h);
+        await Promise.all(paused.map((h) => pauseApply(h)));
         await s.capture!.stop();
         const run = await runWorkload(s.source!, s.workload!.phase(Math.round(CHANGES_PER_SCALE * ctx.scale)), ctx.signal);
         const endLsn = await currentWalLsn(s.source!);
@@ -384,10 +413,12 @@ export const cdcLab: Lab<CdcImpl, State> = {
           topics: s.names!.topics,
           timeoutMs: 60000 + 2000 * ctx.scale,
           alive: () => s.capture!.health() ?? s.applyA!.health(),
+          signal: ctx.signal,
         });
         const last = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
         s.lastEndLsn = endLsn;
         s.bench = { changes: run.changes, drainMs: Math.max(1, last - t0), workloadMs: run.ms };
+        for (const h of paused) resumeApply(ctx, s, impl, h);
         ctx.out.table([{ backlog_changes: run.changes, committed_in_ms: Math.round(run.ms), drained_in_ms: s.bench.drainMs, events_per_s: Math.round((run.changes / s.bench.drainMs) * 1000) }]);
       },
     },
@@ -719,7 +750,7 @@ function cleanupFor(s: State): () => Promise<void> {
   return async () => {
     if (done) return;
     done = true;
-    await Promise.allSettled([s.capture?.stop(), s.applyA?.stop(), s.sampler?.stop()]);
+    await Promise.allSettled([s.capture?.stop(), s.applyA?.stop(), s.crashB?.proc.stop(), s.crashC?.proc.stop(), s.sampler?.stop()]);
     if (s.source && s.names) {
       // A slot pins WAL and blocks DROP DATABASE: drop it (retry while its walsender lets go).
       for (let i = 0; i < 50; i++) {

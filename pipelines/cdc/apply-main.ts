@@ -1,5 +1,5 @@
 /** The apply process: `node --import tsx pipelines/cdc/apply-main.ts '<ApplyConfig JSON>'`. */
 import { runCdcProcess } from './process.ts';
-import { runApply, type ApplyConfig } from './apply-consumer.ts';
+import type { ApplyConfig } from './apply-consumer.ts';
 
-runCdcProcess<ApplyConfig>(runApply);
+runCdcProcess<ApplyConfig>(async () => (await import('./apply-consumer.ts')).runApply);

@@ -17,6 +17,9 @@ import { comparePosition, keyOf, positionOf, type ChangeEvent, type LogicalType,
 
 export const WATERMARK_TABLE = 'cdc_applied_lsn';
 
+/** The apply process imports the batch apply by URL (see the exercise's `load`). */
+export const MODULE_URL = import.meta.url;
+
 export interface ApplyBatchInput {
   topic: string;
   partition: number;

@@ -55,6 +55,7 @@ function useTextValues(): void {
 interface TableInfo {
   schema: TableSchema;
   qualifiedName: string;
+  schemaJson?: string;
 }
 
 /** Columns and primary key of a table, read from the catalog (inside the snapshot when there is one). */
@@ -137,7 +138,7 @@ function eventMessage(
   at: { lsn: bigint; commitLsn: bigint; txId: number | null; tsMs: number; snapshot: boolean },
 ): TopicMessage {
   const row = (change.after ?? change.before)!;
-  const event: ChangeEvent = {
+  const event: Omit<ChangeEvent, 'schema'> = {
     op: change.op,
     before: change.before,
     after: change.after,
@@ -150,9 +151,11 @@ function eventMessage(
       ts_ms: at.tsMs,
       snapshot: at.snapshot,
     },
-    schema: info.schema,
   };
-  return { topic: topicFor(cfg.topicPrefix, info.qualifiedName), message: { key: keyOf(info.schema.key, row), value: JSON.stringify(event) } };
+  // The schema is the same for every event of a table: serialised once, spliced in.
+  info.schemaJson ??= JSON.stringify(info.schema);
+  const value = `${JSON.stringify(event).slice(0, -1)},"schema":${info.schemaJson}}`;
+  return { topic: topicFor(cfg.topicPrefix, info.qualifiedName), message: { key: keyOf(info.schema.key, row), value } };
 }
 
 async function sendAll(producer: Producer, msgs: TopicMessage[], chunk: number): Promise<void> {

@@ -14,6 +14,7 @@ import { startCdcProcess, type CdcProcess, type CrashSpec } from './process.ts';
 import type { CaptureConfig } from './capture.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
+import { InterruptedError } from '../errors.ts';
 
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
 export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
@@ -130,11 +131,12 @@ export function sampleLag(admin: Admin, db: PgEngine, groupId: string, topics: s
  * committed every message (every change is in the target, when offsets follow the target commit).
  */
 export async function waitCaughtUp(
-  opts: { admin: Admin; source: PgEngine; slot: string; endLsn: string; groupId: string; topics: string[]; timeoutMs: number; alive?: () => string | null },
+  opts: { admin: Admin; source: PgEngine; slot: string; endLsn: string; groupId: string; topics: string[]; timeoutMs: number; alive?: () => string | null; signal?: AbortSignal },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let last = '';
   for (;;) {
+    if (opts.signal?.aborted) throw new InterruptedError('interrupted');
     const dead = opts.alive?.();
     if (dead) throw new Error(dead);
     const behind = await slotBehind(opts.source, opts.slot, opts.endLsn);
@@ -147,9 +149,10 @@ export async function waitCaughtUp(
 }
 
 /** Waits until a group has committed every message of `topics` (no capture involved). */
-export async function waitGroupDrained(admin: Admin, groupId: string, topics: string[], timeoutMs: number, alive?: () => string | null): Promise<void> {
+export async function waitGroupDrained(admin: Admin, groupId: string, topics: string[], timeoutMs: number, alive?: () => string | null, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) throw new InterruptedError('interrupted');
     const dead = alive?.();
     if (dead) throw new Error(dead);
     const lag = await consumerLag(admin, groupId, topics);
@@ -381,6 +384,12 @@ export class Restarting {
       if (this.stopping) return;
       const crash = [...proc.messages].reverse().find((m) => m.ev === 'crash');
       this.ends.push({ process: this.name, pid: proc.pid, signal: x.signal, code: x.code, crashPoint: crash ? String(crash.point) : null, at: Date.now() });
+      const failed = proc.messages.find((m) => m.ev === 'failed');
+      if (failed) {
+        // It reported an error (not a kill): the same input would fail the same way again.
+        this.failure = `${this.name} failed: ${String(failed.error)}`;
+        return;
+      }
       if (this.ends.length > this.maxRestarts) {
         this.failure = `${this.name} died ${this.ends.length} times; last: ${proc.stderrTail()}`;
         return;

@@ -142,10 +142,10 @@ export function send(msg: ChildMessage): void {
 }
 
 /**
- * Runs a child's `main(config, signal)`. `signal` aborts on `stop`; end of stdin (parent gone)
- * exits immediately.
+ * Runs a child's `main(config, signal)` (`load` imports it). `signal` aborts on `stop`; end of
+ * stdin (parent gone) exits immediately.
  */
-export function runCdcProcess<C>(main: (config: C, signal: AbortSignal) => Promise<void>): void {
+export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSignal) => Promise<void>>): void {
   const config = JSON.parse(process.argv[2] ?? '{}') as C;
   const abort = new AbortController();
   process.stdin.setEncoding('utf8');
@@ -157,7 +157,11 @@ export function runCdcProcess<C>(main: (config: C, signal: AbortSignal) => Promi
   process.stdin.on('close', orphaned);
   process.stdin.on('error', orphaned);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => abort.abort());
-  main(config, abort.signal).then(
+  // The guard above is armed before the heavy modules (kafkajs, pg, duckdb) load: a parent that
+  // dies while this child is still starting is noticed too.
+  load()
+    .then((main) => main(config, abort.signal))
+    .then(
     () => {
       send({ ev: 'stopped' });
       process.exit(0);
