@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { testEngines } from './helpers.ts';
 import type { Engines } from '../pipelines/engines/index.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
@@ -135,6 +136,29 @@ describe('snowflake engine (snowflake-sdk)', () => {
     ]);
   });
 
+  it('MERGE inside BEGIN … COMMIT: committed with the transaction, undone by its rollback (on the emulator: fakesnow_server.py workaround)', async () => {
+    await sf.exec(`CREATE TABLE mtx_t (id INTEGER, v VARCHAR)`);
+    await sf.exec(`CREATE TABLE mtx_s (id INTEGER, v VARCHAR)`);
+    await sf.insertRows('mtx_s', ['id', 'v'], [[1, 'a'], [2, 'b']]);
+    const merge = `MERGE INTO mtx_t AS t USING mtx_s AS s ON t.id = s.id
+      WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)`;
+    await sf.transaction(async (tx) => {
+      await tx.exec(`DELETE FROM mtx_s WHERE id = 2`);
+      await tx.exec(merge);
+      await tx.exec(`UPDATE mtx_t SET v = v || '!' WHERE id = 1`);
+    });
+    expect(await sf.query(`SELECT id, v FROM mtx_t ORDER BY id`)).toEqual([{ id: 1, v: 'a!' }]);
+    await expect(
+      sf.transaction(async (tx) => {
+        await tx.exec(`INSERT INTO mtx_s VALUES (3, 'c')`);
+        await tx.exec(merge);
+        throw new Error('fail after the MERGE');
+      }),
+    ).rejects.toThrow('fail after the MERGE');
+    expect(await sf.query(`SELECT id, v FROM mtx_t ORDER BY id`)).toEqual([{ id: 1, v: 'a!' }]);
+    expect(await sf.query(`SELECT COUNT(*) AS n FROM mtx_s`)).toEqual([{ n: 1 }]);
+  });
+
   it('dialect: hash64 and canonicalText give the same numbers as DuckDB for the same values (NULL included)', async () => {
     const duck = await DuckDbEngine.open(':memory:');
     try {
@@ -237,28 +261,60 @@ describe('known emulator limits (fakesnow)', () => {
 
   it('KNOWN EMULATOR LIMIT: plain `fakesnow -s` answers SELECTs in Arrow, which snowflake-sdk cannot read (hence fakesnow_server.py)', async (ctx) => {
     if (!onEmulator()) ctx.skip();
-    const dir = mkdtempSync(join(tmpdir(), 'de-lab-fakesnow-plain-'));
-    const port = await freePort();
-    const proc = SupervisedProcess.start({
-      cmd: process.env.FAKESNOW_PYTHON ?? 'python3',
-      args: ['-m', 'fakesnow', '-s', '--host', '127.0.0.1', '--port', String(port)],
-      cwd: dir,
-      env: { PYTHONWARNINGS: 'ignore' },
-      stopSignal: 'SIGINT',
-      stopTimeoutMs: 5000,
-      cleanup: [dir],
-      logFile: join(dir, 'fakesnow.log'),
+    await withServer(['-m', 'fakesnow', '-s'], async (db) => {
+      await expect(db.query(`SELECT 1 AS one`)).rejects.toThrow(/Request to Snowflake failed/);
     });
-    try {
-      await waitUntil(() => tcpAnswers('127.0.0.1', port, 500), 30000, () => new Error(`plain fakesnow did not start: ${proc.logTail(3)}`), () => proc.deathReason);
-      const db = await SnowflakeEngine.connect({ account: 'fakesnow', username: 'fake', password: 'snow', accessUrl: `http://127.0.0.1:${port}` }, 'local');
-      try {
-        await expect(db.query(`SELECT 1 AS one`)).rejects.toThrow(/Request to Snowflake failed/);
-      } finally {
-        await db.close();
-      }
-    } finally {
-      await proc.stop();
-    }
   });
+
+  it(
+    'KNOWN EMULATOR LIMIT: fakesnow itself fails any MERGE inside BEGIN … COMMIT (its MERGE temp table records a None comment in `_fs_global`) — one SQL error, no driver retries',
+    async (ctx) => {
+      if (!onEmulator()) ctx.skip();
+      // Our launcher without its MERGE workaround: fakesnow 0.12.1 as installed, plus the fail-fast error answer.
+      await withServer([LAUNCHER, '--no-workarounds'], async (db) => {
+        await db.exec(`CREATE DATABASE IF NOT EXISTS LIMITS`);
+        await db.exec(`CREATE SCHEMA LIMITS.MERGE_TX`);
+        await db.exec(`CREATE TABLE LIMITS.MERGE_TX.T (id INTEGER, v VARCHAR)`);
+        const merge = `MERGE INTO LIMITS.MERGE_TX.T AS t USING (SELECT 1 AS id, 'a' AS v) AS s ON t.id = s.id
+          WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)`;
+        await db.exec(merge); // autocommit: fine
+        const failure = db.transaction((tx) => tx.exec(merge));
+        await expect(failure).rejects.toThrow(/a single transaction can only write to a single attached database/);
+        await expect(failure).rejects.toMatchObject({ code: '000603' });
+        // A second statement on the same session is answered normally: the failure was one statement's.
+        expect(await db.query(`SELECT COUNT(*) AS n FROM LIMITS.MERGE_TX.T`)).toEqual([{ n: 1 }]);
+      });
+    },
+    // Without the fail-fast answer the driver retried HTTP 500 for minutes; one error comes back at once.
+    30_000,
+  );
 });
+
+const LAUNCHER = fileURLToPath(new URL('../pipelines/engines/snowflake/fakesnow_server.py', import.meta.url));
+
+/** Starts a fakesnow server variant (`python3 <args> --host --port`) under the supervisor, for one test. */
+async function withServer(args: string[], fn: (db: SnowflakeEngine) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'de-lab-fakesnow-variant-'));
+  const port = await freePort();
+  const proc = SupervisedProcess.start({
+    cmd: process.env.FAKESNOW_PYTHON ?? 'python3',
+    args: [...args, '--host', '127.0.0.1', '--port', String(port)],
+    cwd: dir,
+    env: { PYTHONWARNINGS: 'ignore' },
+    stopSignal: 'SIGINT',
+    stopTimeoutMs: 5000,
+    cleanup: [dir],
+    logFile: join(dir, 'fakesnow.log'),
+  });
+  try {
+    await waitUntil(() => tcpAnswers('127.0.0.1', port, 500), 30000, () => new Error(`fakesnow ${args.join(' ')} did not start: ${proc.logTail(3)}`), () => proc.deathReason);
+    const db = await SnowflakeEngine.connect({ account: 'fakesnow', username: 'fake', password: 'snow', accessUrl: `http://127.0.0.1:${port}` }, 'local');
+    try {
+      await fn(db);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await proc.stop();
+  }
+}

@@ -41,6 +41,9 @@ export const snowflakeDialect: Dialect = {
   },
   // Same 60 bits as DuckDB's and Postgres's: the first 15 hex digits of md5, a positive integer.
   hash64: (t) => `CAST(${hex15(`MD5(${t})`)} AS BIGINT)`,
+  // Exact sum as text through NUMBER(38,0): the shared SUM(bigint) comes back from fakesnow as a
+  // double's text ('2.305843009213694e+18'), so each hash is cast to NUMBER(38,0) first (exact on both).
+  sumExact: (h) => `CAST(COALESCE(SUM(CAST(${h} AS NUMBER(38,0))), 0) AS VARCHAR)`,
   // Snowflake string literals treat backslash as an escape: the shared '\N' NULL marker would
   // read as 'N' here, so spell it '\\N' to hash NULL exactly as DuckDB and Postgres do.
   canonicalText: (expr, kind) => {

@@ -17,7 +17,27 @@ fakesnow's engine) and only re-encodes an Arrow result as Snowflake's JSON rowse
   TIMESTAMP_NTZ/LTZ -> epoch seconds with `scale` fraction digits ("1704067200.123000000")
   NULL   -> null
 and adds `returned` (the inline row count snowflake-sdk reads; fakesnow's DML answers omit it,
-and the driver then never calls back). Nothing else is changed. Stops on SIGINT/SIGTERM (uvicorn's handlers).
+and the driver then never calls back). Stops on SIGINT/SIGTERM (uvicorn's handlers).
+
+Two runtime patches of fakesnow's behaviour (README "Snowflake engine", emulator workarounds),
+applied in this process only; fakesnow's installed code is not modified:
+
+1. Fail fast. fakesnow answers an exception it does not map (a DuckDB error inside a statement)
+   with HTTP 500, which snowflake-sdk retries with back-off for minutes before "Request to
+   Snowflake failed.". Here such an exception becomes a SQL error answer (Snowflake's generic
+   000603 "SQL execution internal error", the original error text kept), so the driver fails
+   that one statement at once with the real message.
+2. MERGE inside BEGIN … COMMIT. fakesnow runs a MERGE as CREATE OR REPLACE TEMPORARY TABLE
+   merge_candidates AS … plus DELETE/UPDATE/INSERT. Its comment extraction
+   (transforms.extract_comment_on_table) tags every CREATE TABLE that has any property
+   (TEMPORARY is one) with a table comment — None when there is none — and the cursor then
+   records it with an INSERT into the `_fs_global` database. Inside an explicit transaction that
+   has already written to the user's database, DuckDB refuses a second attached database: "a
+   single transaction can only write to a single attached database". The patch drops the
+   comment when it is None (no comment to record), so the MERGE (and CREATE TEMPORARY TABLE)
+   write only to the user's database and run inside the transaction; a real COMMENT is still
+   recorded. `--no-workarounds` starts the server without this patch (the known-limit test uses
+   it to check the limit still exists in fakesnow).
 """
 
 from __future__ import annotations
@@ -37,8 +57,44 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import fakesnow.server as fs_server
+import fakesnow.transforms as fs_transforms
+import snowflake.connector.errors as sf_errors
+from fakesnow.cursor import FakeSnowflakeCursor
 
 QUERY_PATH = "/queries/v1/query-request"
+# Snowflake's "SQL execution internal error"; fakesnow's unmapped exceptions answer with it here.
+INTERNAL_ERROR = 603
+
+
+def fail_fast() -> None:
+    """Workaround 1: an unmapped exception in a statement is a SQL error, not an HTTP 500 the driver retries."""
+    execute = FakeSnowflakeCursor.execute
+
+    def execute_or_sql_error(self: FakeSnowflakeCursor, *args: Any, **kwargs: Any) -> FakeSnowflakeCursor:
+        try:
+            return execute(self, *args, **kwargs)
+        except sf_errors.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 - every other exception is reported, once, as the statement's error
+            raise sf_errors.ProgrammingError(
+                msg=f"SQL execution internal error: {type(e).__name__}: {e}", errno=INTERNAL_ERROR, sqlstate="XX000"
+            ) from e
+
+    FakeSnowflakeCursor.execute = execute_or_sql_error  # type: ignore[method-assign]
+
+
+def merge_in_transaction() -> None:
+    """Workaround 2: no `_fs_global` write for a CREATE TABLE without a comment (MERGE's temp table)."""
+    extract = fs_transforms.extract_comment_on_table
+
+    def extract_comment_if_any(expression: Any) -> Any:
+        out = extract(expression)
+        table_comment = out.args.get("table_comment")
+        if table_comment is not None and table_comment[1] is None:
+            del out.args["table_comment"]
+        return out
+
+    fs_transforms.extract_comment_on_table = extract_comment_if_any
 
 
 def to_json_text(value: Any, column: dict[str, Any]) -> str | None:
@@ -90,6 +146,17 @@ async def query_request_json(request: Request) -> Response:
         body = json.loads(response.body)
     except ValueError:
         return response
+    if response.status_code >= 500 and isinstance(body, dict):
+        # Whatever still escapes as a server error (workaround 1 covers statements): answer it as
+        # a failed statement, which snowflake-sdk reports at once instead of retrying for minutes.
+        return JSONResponse(
+            {
+                "data": {"errorCode": f"{INTERNAL_ERROR:06d}", "sqlState": "XX000"},
+                "code": f"{INTERNAL_ERROR:06d}",
+                "message": f"SQL execution internal error: {body.get('message')}",
+                "success": False,
+            }
+        )
     data = body.get("data") if isinstance(body, dict) else None
     if isinstance(data, dict) and data.get("queryResultFormat") == "arrow":
         rowset = arrow_to_json_rowset(data.pop("rowsetBase64", "") or "", data.get("rowtype") or [])
@@ -113,5 +180,9 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--no-workarounds", action="store_true", help="do not patch MERGE inside a transaction")
     args = parser.parse_args()
+    fail_fast()
+    if not args.no_workarounds:
+        merge_in_transaction()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
