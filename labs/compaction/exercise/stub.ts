@@ -6,7 +6,7 @@
  * see missing, doubled or changed rows. `npm run check -- compaction` judges this file with the
  * lab's claims (it also runs it in a child process and SIGKILLs it mid-way).
  *
- * Building blocks: planCompaction, stagePartition, rewritePartition (or options.rewrite),
+ * Building blocks: planCompaction, stagePartition (or stageCandidates), rewritePartition (or options.rewrite),
  * describeWrittenFiles, VerificationError (compact.ts); readManifest, commitManifest, partitionDir,
  * removeFile (table.ts). The reference is pipelines/compaction/compact.ts — try first.
  */
