@@ -11,24 +11,24 @@ import type { DimRow, ScenarioEvidence } from './scenario.ts';
 const v = (x: string | null) => x ?? '∅';
 const attrs = (r: { segment: string | null; city: string | null }) => `segment=${v(r.segment)} city=${v(r.city)}`;
 
-export function fmtVersion(r: DimRow): string {
+export function fmtVersion(r: DimRow, withEmail = true): string {
   const to = r.valid_to === OPEN_END ? 'open' : r.valid_to;
   const flags = [r.is_current ? 'current' : '', r.is_deleted ? 'deleted' : ''].filter(Boolean).join(',');
-  return `#${r.customer_sk} [${r.valid_from}, ${to}) ${attrs(r)} email=${v(r.email)}${flags ? ` (${flags})` : ''}`;
+  return `#${r.customer_sk} [${r.valid_from}, ${to}) ${attrs(r)}${withEmail ? ` email=${v(r.email)}` : ''}${flags ? ` (${flags})` : ''}`;
 }
 
-/** The key's source rows up to `upTo`, consecutive equal days merged, and its versions. */
-export function keyStory(ev: ScenarioEvidence, id: number, upTo?: string): string {
+/** The key's source rows up to `upTo`, consecutive equal days merged, and its versions (email only when it matters). */
+export function keyStory(ev: ScenarioEvidence, id: number, upTo?: string, withEmail = false): string {
   const days: string[] = [];
   let last = '';
   for (const s of ev.snapshots) {
     if (upTo && s.date > upTo) break;
     const r = s.rows.find((x) => x.customer_id === id);
-    const text = r ? `${attrs(r)} email=${v(r.email)}` : 'absent';
+    const text = r ? `${attrs(r)}${withEmail ? ` email=${v(r.email)}` : ''}` : 'absent';
     if (text !== last) days.push(`${s.date} ${text}`);
     last = text;
   }
-  const versions = ev.dim.filter((r) => r.customer_id === id && (!upTo || r.valid_from <= upTo)).map(fmtVersion);
+  const versions = ev.dim.filter((r) => r.customer_id === id && (!upTo || r.valid_from <= upTo)).map((r) => fmtVersion(r, withEmail));
   return `customer ${id} — source: ${days.join(' · ') || 'never present'} — versions: ${versions.join(' · ') || 'none'}`;
 }
 
@@ -54,6 +54,8 @@ interface Violation {
   date: string;
   id: number;
   what: string;
+  /** The story needs the Type 1 email (Type 1 violations). */
+  email?: boolean;
 }
 
 /** Earliest date first; among those, the key with the fewest versions: the shortest story. */
@@ -69,7 +71,7 @@ function result(ev: ScenarioEvidence, vs: Violation[], evidence: ClaimResult['ev
   return {
     passed: vs.length === 0,
     evidence,
-    ...(first ? { counterexample: `${first.date}: ${first.what}. ${keyStory(ev, first.id, first.date)}` } : {}),
+    ...(first ? { counterexample: `${first.date}: ${first.what}. ${keyStory(ev, first.id, first.date, first.email)}` } : {}),
   };
 }
 
@@ -221,7 +223,7 @@ export function type1VersusType2(ev: ScenarioEvidence): ClaimResult {
       t1++;
       if (n > 0) {
         t1Versioned++;
-        vs.push({ date: c.date, id: c.customer_id, what: `customer ${c.customer_id} changed only its Type 1 email, yet a version opened` });
+        vs.push({ date: c.date, id: c.customer_id, what: `customer ${c.customer_id} changed only its Type 1 email, yet a version opened`, email: true });
       }
     }
     if (c.kind === 'type2') {
@@ -242,7 +244,7 @@ export function type1VersusType2(ev: ScenarioEvidence): ClaimResult {
     const want = last?.row.email ?? null;
     if (r.email !== want) {
       staleEmails++;
-      vs.push({ date: last?.date ?? r.valid_from, id: r.customer_id, what: `version #${r.customer_sk} still has email=${v(r.email)}, the latest Type 1 value is ${v(want)}` });
+      vs.push({ date: last?.date ?? r.valid_from, id: r.customer_id, what: `version #${r.customer_sk} still has email=${v(r.email)}, the latest Type 1 value is ${v(want)}`, email: true });
     }
   }
   return result(ev, vs, { type1_edits: t1, type1_versioned: t1Versioned, type2_edits: t2, type2_null_transitions: t2Null, type2_missed: t2Missed, stale_type1_values: staleEmails });
