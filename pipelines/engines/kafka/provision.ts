@@ -184,7 +184,9 @@ async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: 
   );
   const cp = `${libs}/*`;
   const jvm = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
-  const clusterId = randomBytes(16).toString('base64url');
+  // A base64url id may start with '-', which the storage tool's argument parser takes for a flag.
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
   if (fmt.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
