@@ -267,7 +267,7 @@ describe('known emulator limits (fakesnow)', () => {
   });
 
   it(
-    'KNOWN EMULATOR LIMIT: fakesnow itself fails any MERGE inside BEGIN … COMMIT (its MERGE temp table records a None comment in `_fs_global`) — one SQL error, no driver retries',
+    'KNOWN EMULATOR LIMIT: fakesnow itself fails any MERGE inside BEGIN … COMMIT (its MERGE temp table records a None comment in `_fs_global`), a MERGE with binds in WHEN clauses, and source columns inside WHEN expressions — each one SQL error, no driver retries',
     async (ctx) => {
       if (!onEmulator()) ctx.skip();
       // Our launcher without its MERGE workaround: fakesnow 0.12.1 as installed, plus the fail-fast error answer.
@@ -283,6 +283,16 @@ describe('known emulator limits (fakesnow)', () => {
         await expect(failure).rejects.toMatchObject({ code: '000603' });
         // A second statement on the same session is answered normally: the failure was one statement's.
         expect(await db.query(`SELECT COUNT(*) AS n FROM LIMITS.MERGE_TX.T`)).toEqual([{ n: 1 }]);
+        // Two more MERGE limits the launcher works around (README table): binds in WHEN clauses, and
+        // source columns used inside an expression of a WHEN clause.
+        await expect(
+          db.exec(`MERGE INTO LIMITS.MERGE_TX.T AS t USING (SELECT 2 AS id) AS s ON t.id = s.id
+            WHEN MATCHED THEN UPDATE SET v = $1 WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, $2)`, ['x', 'y']),
+        ).rejects.toThrow(/Parameter argument\/count mismatch/);
+        await expect(
+          db.exec(`MERGE INTO LIMITS.MERGE_TX.T AS t USING (SELECT 1 AS id, 'b' AS v) AS s ON t.id = s.id
+            WHEN MATCHED THEN UPDATE SET v = UPPER(s.v)`),
+        ).rejects.toThrow(/does not have a column named "V"/i);
       });
     },
     // Without the fail-fast answer the driver retried HTTP 500 for minutes; one error comes back at once.

@@ -36,8 +36,25 @@ applied in this process only; fakesnow's installed code is not modified:
    single transaction can only write to a single attached database". The patch drops the
    comment when it is None (no comment to record), so the MERGE (and CREATE TEMPORARY TABLE)
    write only to the user's database and run inside the transaction; a real COMMENT is still
-   recorded. `--no-workarounds` starts the server without this patch (the known-limit test uses
-   it to check the limit still exists in fakesnow).
+   recorded.
+3. MERGE with bind parameters in its WHEN clauses. fakesnow splits a MERGE into several DuckDB
+   statements (the candidates table, one UPDATE/DELETE/INSERT per WHEN, the counts) and hands
+   the statement's whole bind list to every part that has a placeholder, so a part using one of
+   three binds fails: "Parameter argument/count mismatch, identifiers of the excess parameters".
+   The patch numbers the MERGE's `?` placeholders (in text order) before the split and gives
+   each part exactly the values of the placeholders it kept, as DuckDB `$n` parameters.
+4. MERGE whose WHEN clauses use source columns inside expressions. The MERGE's candidates table
+   carries only the source columns of the ON clause and those used bare in SET/VALUES, so
+   `SET is_deleted = (s.action = 'delete')` or `email = CASE WHEN s.action … END` fails with
+   `Table "S" does not have a column named "ACTION"`. The patch adds every source column the
+   WHEN clauses reference to the candidates table.
+5. Speed (no change in results): fakesnow parses every statement text three times (the server,
+   the cursor, the result DESCRIBE) and runs ~50 sqlglot transforms over it, ~0.5 s for a wide
+   fingerprint query, most of the scd2 lab's time on the emulator. Parse results are cached by
+   exact text (a copy is handed out), and a SELECT without binds is transformed once per text
+   and current database/schema (not RESULT_SCAN / LAST_QUERY_ID, which depend on history).
+`--no-workarounds` starts the server without patches 2–5 (the known-limit tests use it to
+check the limits still exist in fakesnow).
 """
 
 from __future__ import annotations
@@ -46,6 +63,7 @@ import argparse
 import base64
 import datetime as dt
 import decimal
+import importlib
 import json
 from typing import Any
 
@@ -57,6 +75,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import fakesnow.server as fs_server
+import re
+from sqlglot import exp
 import fakesnow.transforms as fs_transforms
 import snowflake.connector.errors as sf_errors
 from fakesnow.cursor import FakeSnowflakeCursor
@@ -130,6 +150,142 @@ def to_json_text(value: Any, column: dict[str, Any]) -> str | None:
     return str(value)
 
 
+BIND_MARK = "__DE_LAB_BIND"
+
+
+def merge_binds() -> None:
+    """Workaround 3: each part of a split MERGE gets the bind values of its own placeholders."""
+    explode = FakeSnowflakeCursor._transform_explode
+    transform = FakeSnowflakeCursor._transform
+    execute_part = FakeSnowflakeCursor._execute
+
+    def explode_numbered(self: FakeSnowflakeCursor, expression: Any) -> Any:
+        if isinstance(expression, exp.Merge):
+            placeholders = list(expression.find_all(exp.Placeholder, bfs=False))
+            if placeholders and all(p.this is None for p in placeholders):
+                for i, p in enumerate(placeholders, 1):
+                    p.replace(exp.Anonymous(this=BIND_MARK, expressions=[exp.Literal.number(i)]))
+                order = [int(n) for n in re.findall(BIND_MARK + r"\((\d+)\)", expression.sql(dialect="snowflake"))]
+                if order != list(range(1, len(placeholders) + 1)):
+                    raise sf_errors.ProgrammingError(
+                        msg="de-lab fakesnow launcher: could not map the MERGE's bind parameters to their placeholders",
+                        errno=INTERNAL_ERROR,
+                        sqlstate="XX000",
+                    )
+        return explode(self, expression)
+
+    def transform_binds(self: FakeSnowflakeCursor, expression: Any, params: Any) -> Any:
+        out = transform(self, expression, params)
+        marks = [a for a in out.find_all(exp.Anonymous) if str(a.this).upper() == BIND_MARK]
+        if marks:
+            used = sorted({int(a.expressions[0].name) for a in marks})
+            renumber = {k: i for i, k in enumerate(used, 1)}
+            for a in marks:
+                a.replace(exp.Placeholder(this=str(renumber[int(a.expressions[0].name)])))
+            out.args["de_lab_binds"] = used
+        return out
+
+    def execute_part_binds(self: FakeSnowflakeCursor, transformed: Any, params: Any = None) -> Any:
+        used = transformed.args.get("de_lab_binds")
+        if used and isinstance(params, (list, tuple)):
+            params = [params[k - 1] for k in used]
+        return execute_part(self, transformed, params)
+
+    FakeSnowflakeCursor._transform_explode = explode_numbered  # type: ignore[method-assign]
+    FakeSnowflakeCursor._transform = transform_binds  # type: ignore[method-assign]
+    FakeSnowflakeCursor._execute = execute_part_binds  # type: ignore[method-assign]
+
+def merge_source_columns() -> None:
+    """Workaround 4: the MERGE candidates table carries every source column the WHEN clauses use."""
+    # The module, not the `merge` function fakesnow.transforms re-exports under the same name.
+    fs_merge = importlib.import_module("fakesnow.transforms.merge")
+
+    create_candidates = fs_merge._create_merge_candidates
+
+    def create_candidates_all_columns(merge_expr: exp.Merge) -> Any:
+        out = create_candidates(merge_expr)
+        source = merge_expr.args.get("using")
+        source_name = source.alias_or_name if source is not None else None
+        select = out.find(exp.Select)
+        if not source_name or select is None:
+            return out
+        have = {e.sql() for e in select.expressions}
+        needed: dict[str, exp.Column] = {}
+        for when in merge_expr.args.get("whens") or []:
+            for col in when.find_all(exp.Column):
+                if col.table and col.table.upper() == source_name.upper() and col.sql() not in have:
+                    needed.setdefault(col.sql(), col)
+        if needed:
+            *columns, merge_op = select.expressions
+            select.set("expressions", [*columns, *(c.copy() for c in needed.values()), merge_op])
+        return out
+
+    fs_merge._create_merge_candidates = create_candidates_all_columns
+
+def cached_parsing(limit: int = 2048) -> None:
+    """Workaround 5: parse each statement text once; transform each parameterless SELECT once."""
+    from collections import OrderedDict
+
+    import sqlglot
+
+    import fakesnow.cursor as fs_cursor
+
+    def lru(parse: Any) -> Any:
+        cache: OrderedDict[Any, Any] = OrderedDict()
+
+        def cached(key: Any) -> Any:
+            tree = cache.get(key)
+            if tree is None:
+                tree = parse(key)  # a syntax error raises and is not cached
+                cache[key] = tree
+                if len(cache) > limit:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(key)
+            out = tree.copy()
+            out.meta["de_lab_text"] = key
+            return out
+
+        return cached
+
+    parse_snowflake = lru(fs_cursor.parse_one)
+    fs_cursor.parse_one = parse_snowflake
+    fs_server.parse_one = parse_snowflake
+
+    parse_duckdb = lru(lambda text: sqlglot.parse_one(text, read="duckdb"))
+
+    def describe_last_sql(self: FakeSnowflakeCursor) -> list:
+        with self._conn.cursor() as cur:
+            cur._execute(parse_duckdb(f"DESCRIBE {self._last_sql}"), self._last_params)
+            return cur.fetchall()
+
+    transform = FakeSnowflakeCursor._transform
+    transformed_selects: OrderedDict[Any, Any] = OrderedDict()
+
+    def transform_cached(self: FakeSnowflakeCursor, expression: Any, params: Any) -> Any:
+        text = expression.meta.get("de_lab_text")
+        if (
+            params
+            or not text
+            or not isinstance(expression, exp.Select)
+            or expression.find(exp.Placeholder)
+            or re.search(r"RESULT_SCAN|LAST_QUERY_ID", text, re.IGNORECASE)
+        ):
+            return transform(self, expression, params)
+        key = (text, self._conn.database, self._conn.schema)
+        done = transformed_selects.get(key)
+        if done is None:
+            done = transform(self, expression, params)
+            transformed_selects[key] = done.copy()
+            if len(transformed_selects) > limit:
+                transformed_selects.popitem(last=False)
+            return done
+        transformed_selects.move_to_end(key)
+        return done.copy()
+
+    FakeSnowflakeCursor._describe_last_sql = describe_last_sql  # type: ignore[method-assign]
+    FakeSnowflakeCursor._transform = transform_cached  # type: ignore[method-assign]
+
 def arrow_to_json_rowset(b64: str, rowtype: list[dict[str, Any]]) -> list[list[str | None]]:
     if not b64:
         return []
@@ -180,9 +336,12 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
-    parser.add_argument("--no-workarounds", action="store_true", help="do not patch MERGE inside a transaction")
+    parser.add_argument("--no-workarounds", action="store_true", help="fakesnow as installed: only the fail-fast answer (no patches 2-5)")
     args = parser.parse_args()
     fail_fast()
     if not args.no_workarounds:
         merge_in_transaction()
+        merge_binds()
+        merge_source_columns()
+        cached_parsing()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
