@@ -51,6 +51,8 @@ describe('snowflake engine (snowflake-sdk)', () => {
       ts: new Date('2024-02-29T13:14:15.678Z'),
       nothing: null,
     });
+    // NULL numbers stay null (NUMBER is fetched as text; the driver's default would say 'NULL').
+    expect(await sf.query(`SELECT CAST(NULL AS BIGINT) AS n, CAST(NULL AS NUMBER(10,2)) AS d`)).toEqual([{ n: null, d: null }]);
   });
 
   it('translates $n binds to positional binds, repeated and out of order, never inside quotes', async () => {

@@ -187,11 +187,14 @@ export class TargetSchema {
     let cols = this.known.get(table.name);
     if (cols && table.columns.every((c) => cols!.has(c.name))) return [];
     await this.db.exec(`CREATE TABLE IF NOT EXISTS ${q(table.name)} (${table.columns.map((c) => `${q(c.name)} ${columnType(this.db, c.type)}`).join(', ')})`);
+    // information_schema spells names as the engine stored them (Snowflake: upper case).
+    const cat = (n: string) => this.db.dialect.catalogName?.(n) ?? n;
     const existing = await this.db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-      [table.name],
+      [cat(table.name)],
     );
-    cols = new Set(existing.map((r) => r.column_name));
+    const stored = new Set(existing.map((r) => r.column_name));
+    cols = new Set(table.columns.map((c) => c.name).filter((n) => stored.has(cat(n))));
     const added: string[] = [];
     for (const c of table.columns) {
       if (cols.has(c.name)) continue;

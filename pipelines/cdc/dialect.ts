@@ -40,6 +40,16 @@ registerCdcDialect('duckdb', {
   },
 });
 
+// Snowflake: FLATTEN the parsed JSON array; a path cast (`CAST(f.value:"id" AS INTEGER)`) reads
+// each value, and a JSON null cast to a type is SQL NULL.
+registerCdcDialect('snowflake', {
+  insertFromJson: (stage, cols) => {
+    const list = cols.map((c) => c.ident).join(', ');
+    const values = cols.map((c) => `CAST(f.value:${JSON.stringify(c.name)} AS ${c.type})`).join(', ');
+    return `INSERT INTO ${stage} (${list}) SELECT ${values} FROM TABLE(FLATTEN(INPUT => PARSE_JSON($1))) AS f`;
+  },
+});
+
 registerCdcDialect('postgres', {
   insertFromJson: (stage, cols) => {
     const list = cols.map((c) => c.ident).join(', ');

@@ -289,11 +289,14 @@ export async function compareTable(source: PgEngine, target: SqlEngine, table: s
     `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
     [table],
   )).map((r) => r.column_name);
-  const targetCols = new Set(
-    (await target.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, [table])).map(
+  // information_schema spells names as the engine stored them (Snowflake: upper case).
+  const cat = (n: string) => target.dialect.catalogName?.(n) ?? n;
+  const storedCols = new Set(
+    (await target.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, [cat(table)])).map(
       (r) => r.column_name,
     ),
   );
+  const targetCols = new Set(cols.filter((c) => storedCols.has(cat(c))));
   const missingColumns = cols.filter((c) => !targetCols.has(c));
   const shared = cols.filter((c) => targetCols.has(c));
   const diff: TableDiff = { table, sourceRows: 0, targetRows: 0, missing: [], extra: [], differing: [], duplicated: [], missingColumns };

@@ -27,6 +27,9 @@ export function registerCdcTarget(engine: TargetEngineName, open: TargetOpener):
 
 registerCdcTarget('duckdb', (t) => DuckDbEngine.open((t as { path: string }).path));
 registerCdcTarget('postgres', (t) => PgEngine.connect((t as { url: string }).url, { applicationName: 'de-lab-cdc-apply' }));
+// Imported on first use: runs on other engines never load snowflake-sdk. The descriptor is
+// createSnowflakeTarget's (no secrets: a real account's are read from SNOWFLAKE_* here).
+registerCdcTarget('snowflake', async (t) => (await import('../engines/snowflake/target.ts')).connectSnowflakeTarget((t as { connection: Record<string, string> }).connection));
 
 export function openCdcTarget(target: CdcTarget): Promise<SqlEngine> {
   const open = openers.get(target.engine);

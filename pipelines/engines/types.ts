@@ -93,4 +93,9 @@ export interface Dialect {
   readonly mergeDelete: boolean;
   /** Quotes an identifier. */
   ident(name: string): string;
+  /**
+   * How information_schema spells a name written with `ident(name)`: Snowflake folds plain
+   * lower-case names to upper case (`customers` → `CUSTOMERS`). Absent: the name itself.
+   */
+  catalogName?(name: string): string;
 }

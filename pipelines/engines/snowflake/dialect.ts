@@ -57,4 +57,6 @@ export const snowflakeDialect: Dialect = {
   // bound or typed n, fakesnow fails on both (README "Snowflake engine", known limits).
   addDays: (d, n) => `(${d} + ${n})`,
   ident: (name) => `"${(/^[a-z_][a-z0-9_$]*$/.test(name) ? name.toUpperCase() : name).replace(/"/g, '""')}"`,
+  // information_schema holds the folded name: compare `table_name = catalogName('customers')`.
+  catalogName: (name) => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name.toUpperCase() : name),
 };

@@ -65,6 +65,8 @@ export class SnowflakeEngine implements SqlEngine {
       database: options.database,
       schema: options.schema,
       application: 'de-lab',
+      // Values fetched as strings (NUMBER, below) are 'NULL' for SQL NULL by default: keep null.
+      representNullAsStringNull: false,
     };
     if (options.accessUrl) config.accessUrl = options.accessUrl;
     if (options.privateKeyPath) {

@@ -36,7 +36,10 @@ applied in this process only; fakesnow's installed code is not modified:
    single transaction can only write to a single attached database". The patch drops the
    comment when it is None (no comment to record), so the MERGE (and CREATE TEMPORARY TABLE)
    write only to the user's database and run inside the transaction; a real COMMENT is still
-   recorded.
+   recorded. Likewise a CREATE TEMPORARY TABLE with VARCHAR columns records the columns' text
+   lengths in `_fs_global` (for information_schema's character_maximum_length); for temporary
+   tables that record is skipped, so a temporary work table (the cdc apply's stage) can be
+   created inside the transaction.
 3. MERGE with bind parameters in its WHEN clauses. fakesnow splits a MERGE into several DuckDB
    statements (the candidates table, one UPDATE/DELETE/INSERT per WHEN, the counts) and hands
    the statement's whole bind list to every part that has a placeholder, so a part using one of
@@ -104,7 +107,7 @@ def fail_fast() -> None:
 
 
 def merge_in_transaction() -> None:
-    """Workaround 2: no `_fs_global` write for a CREATE TABLE without a comment (MERGE's temp table)."""
+    """Workaround 2: no `_fs_global` write for a CREATE TABLE without a comment (MERGE's temp table), nor for a temporary table's text lengths."""
     extract = fs_transforms.extract_comment_on_table
 
     def extract_comment_if_any(expression: Any) -> Any:
@@ -115,6 +118,16 @@ def merge_in_transaction() -> None:
         return out
 
     fs_transforms.extract_comment_on_table = extract_comment_if_any
+
+    extract_lengths = fs_transforms.extract_text_length
+
+    def extract_text_length_unless_temporary(expression: Any) -> Any:
+        out = extract_lengths(expression)
+        if isinstance(out, exp.Create) and out.find(exp.TemporaryProperty) and "text_lengths" in out.args:
+            del out.args["text_lengths"]
+        return out
+
+    fs_transforms.extract_text_length = extract_text_length_unless_temporary
 
 
 def to_json_text(value: Any, column: dict[str, Any]) -> str | None:

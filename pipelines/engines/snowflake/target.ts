@@ -1,5 +1,5 @@
 import type { Engines } from '../index.ts';
-import { SnowflakeEngine } from './driver.ts';
+import { SnowflakeEngine, type SnowflakeConnectionOptions } from './driver.ts';
 import { provisionSnowflake, type SnowflakeServer } from './provision.ts';
 
 export { SnowflakeEngine };
@@ -29,6 +29,18 @@ export function snowflakeServer(engines: Engines): Promise<SnowflakeServer> {
  * account the schema is dropped at stopAll(); the emulator's state dies with it.
  */
 export async function openSnowflakeTarget(engines: Engines, label: string): Promise<SnowflakeEngine> {
+  const descriptor = await createSnowflakeTarget(engines, label);
+  return connectSnowflakeTarget(descriptor, engines.env);
+}
+
+/**
+ * A fresh schema, as a serializable descriptor another process can open with
+ * `connectSnowflakeTarget` (the cdc apply process). No secret travels in it: a real account's
+ * password / key passphrase are read from that process's SNOWFLAKE_* environment.
+ */
+export type SnowflakeTargetDescriptor = Record<string, string>;
+
+export async function createSnowflakeTarget(engines: Engines, label: string): Promise<SnowflakeTargetDescriptor> {
   const server = await snowflakeServer(engines);
   const n = counters.get(engines) ?? 0;
   counters.set(engines, n + 1);
@@ -52,7 +64,30 @@ export async function openSnowflakeTarget(engines: Engines, label: string): Prom
       }
     });
   }
-  return SnowflakeEngine.connect({ ...server.connection, database: server.database, schema }, server.provider === 'external' ? 'external' : 'local');
+  const c = server.connection;
+  const descriptor: SnowflakeTargetDescriptor = { provider: server.provider === 'external' ? 'external' : 'local', account: c.account, username: c.username, database: server.database, schema };
+  for (const k of ['privateKeyPath', 'warehouse', 'role', 'accessUrl'] as const) if (c[k]) descriptor[k] = c[k]!;
+  // The emulator's fixed password is no secret; a real account's stays in the environment.
+  if (server.emulator && c.password) descriptor.password = c.password;
+  return descriptor;
+}
+
+/** Opens a descriptor from `createSnowflakeTarget` (in this process or another). */
+export function connectSnowflakeTarget(d: SnowflakeTargetDescriptor, env: NodeJS.ProcessEnv = process.env): Promise<SnowflakeEngine> {
+  const provider = d.provider === 'external' ? 'external' : 'local';
+  const options: SnowflakeConnectionOptions = {
+    account: d.account!,
+    username: d.username!,
+    password: d.password ?? (provider === 'external' ? env.SNOWFLAKE_PASSWORD : undefined),
+    privateKeyPath: d.privateKeyPath,
+    privateKeyPass: d.privateKeyPath ? env.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE : undefined,
+    warehouse: d.warehouse,
+    role: d.role,
+    database: d.database,
+    schema: d.schema,
+    accessUrl: d.accessUrl,
+  };
+  return SnowflakeEngine.connect(options, provider);
 }
 
 /** True when this engine is the fakesnow emulator (its timings are emulator figures, not Snowflake's). */
