@@ -1,22 +1,23 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBMaterializedResult } from '@duckdb/node-api';
-import type { Row, SqlEngine, SqlValue } from '../types.ts';
+import type { Row, SqlValue } from '../types.ts';
+import { SerialSqlEngine, valuesInserts } from '../base.ts';
 import { duckdbDialect } from './dialect.ts';
 
 /**
  * DuckDB, in-process (`@duckdb/node-api`). One instance per handle; `path` may be ':memory:'
  * or a file (the CLI's `--out` writes `<lab>.duckdb`).
  */
-export class DuckDbEngine implements SqlEngine {
+export class DuckDbEngine extends SerialSqlEngine {
   readonly name = 'duckdb' as const;
   readonly dialect = duckdbDialect;
-  private inTx = false;
-  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
     readonly path: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async open(path = ':memory:', options: Record<string, string> = {}): Promise<DuckDbEngine> {
     const instance = await DuckDBInstance.create(path, options);
@@ -27,13 +28,6 @@ export class DuckDbEngine implements SqlEngine {
   /** A second connection to the same database (e.g. a concurrent reader). */
   async connect(): Promise<DuckDbEngine> {
     return new DuckDbEngine(this.instance, await this.instance.connect(), this.path);
-  }
-
-  // One connection runs one statement at a time; serialise so callers may fire concurrently.
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
@@ -50,43 +44,16 @@ export class DuckDbEngine implements SqlEngine {
     });
   }
 
-  async transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T> {
-    if (this.inTx) return fn(this);
-    await this.exec('BEGIN TRANSACTION');
-    this.inTx = true;
-    try {
-      const out = await fn(this);
-      await this.exec('COMMIT');
-      return out;
-    } catch (err) {
-      await this.exec('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      this.inTx = false;
-    }
-  }
-
   async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    if (rows.length === 0) return;
     // Multi-row VALUES with binds, in chunks: portable, typed by the target table, no temp files.
-    const chunk = Math.max(1, Math.floor(30000 / columns.length));
     const cols = columns.map((c) => this.dialect.ident(c)).join(', ');
-    for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
-      const params: unknown[] = [];
-      const tuples = part.map((r) => {
-        const ph = r.map((v) => {
-          params.push(v);
-          return `$${params.length}`;
-        });
-        return `(${ph.join(', ')})`;
-      });
-      await this.exec(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(', ')}`, params);
+    for (const { sql, params } of valuesInserts(table, cols, columns.length, rows, { maxBinds: 30000, placeholder: (i) => `$${i + 1}` })) {
+      await this.exec(sql, params);
     }
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.drain();
     this.connection.closeSync();
     // The instance closes when the last connection is gone and it is garbage collected;
     // closing it explicitly releases the file lock for `--out` files right away.

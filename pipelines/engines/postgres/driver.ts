@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { Row, SqlEngine } from '../types.ts';
+import type { Row } from '../types.ts';
+import { SerialSqlEngine, valuesInserts } from '../base.ts';
 import { postgresDialect } from './dialect.ts';
 import { EngineUnavailableError } from '../../errors.ts';
 
@@ -16,16 +17,17 @@ const types = {
 };
 
 /** One PostgreSQL connection (a `pg.Client`), so transactions are real and ordered. */
-export class PgEngine implements SqlEngine {
+export class PgEngine extends SerialSqlEngine {
   readonly name = 'postgres' as const;
   readonly dialect = postgresDialect;
-  private inTx = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  protected override readonly beginStatement = 'BEGIN';
 
   private constructor(
     readonly client: pg.Client,
     readonly url: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async connect(url: string, options: { applicationName?: string } = {}): Promise<PgEngine> {
     const client = new pg.Client({ connectionString: url, types, application_name: options.applicationName ?? 'de-lab' });
@@ -36,12 +38,6 @@ export class PgEngine implements SqlEngine {
       throw new EngineUnavailableError(`PostgreSQL at ${redact(url)} does not answer: ${(err as Error).message}`);
     }
     return new PgEngine(client, url);
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
@@ -57,36 +53,16 @@ export class PgEngine implements SqlEngine {
     await this.query(sql, params && params.length > 0 ? params : undefined);
   }
 
-  async transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T> {
-    if (this.inTx) return fn(this);
-    await this.exec('BEGIN');
-    this.inTx = true;
-    try {
-      const out = await fn(this);
-      await this.exec('COMMIT');
-      return out;
-    } catch (err) {
-      await this.exec('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      this.inTx = false;
-    }
-  }
-
   async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    if (rows.length === 0) return;
-    const chunk = Math.max(1, Math.floor(60000 / columns.length)); // protocol limit: 65535 binds
     const cols = columns.map((c) => this.dialect.ident(c)).join(', ');
-    for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
-      const params: unknown[] = [];
-      const tuples = part.map((r) => `(${r.map((v) => (params.push(v), `$${params.length}`)).join(', ')})`);
-      await this.exec(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(', ')}`, params);
+    // The protocol allows 65,535 binds per statement.
+    for (const { sql, params } of valuesInserts(table, cols, columns.length, rows, { maxBinds: 60000, placeholder: (i) => `$${i + 1}` })) {
+      await this.exec(sql, params);
     }
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.drain();
     await this.client.end().catch(() => undefined);
   }
 }

@@ -1,5 +1,6 @@
 import snowflake from 'snowflake-sdk';
-import type { Row, SqlEngine, SqlValue } from '../types.ts';
+import type { Row, SqlValue } from '../types.ts';
+import { SerialSqlEngine, valuesInserts } from '../base.ts';
 import { snowflakeDialect } from './dialect.ts';
 import { EngineUnavailableError } from '../../errors.ts';
 
@@ -43,18 +44,18 @@ export interface SnowflakeConnectionOptions {
  * row, so a DOUBLE column whose first value is 0 is sent as FIXED and 0.33 then fails.
  * For loads of many GB on a real account, stage + COPY INTO is the right tool.
  */
-export class SnowflakeEngine implements SqlEngine {
+export class SnowflakeEngine extends SerialSqlEngine {
   readonly name = 'snowflake' as const;
   readonly dialect = snowflakeDialect;
-  private inTx = false;
-  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly connection: snowflake.Connection,
     readonly options: SnowflakeConnectionOptions,
     /** 'external' (a real account) or 'local' (the fakesnow emulator). */
     readonly provider: 'external' | 'local',
-  ) {}
+  ) {
+    super();
+  }
 
   static async connect(options: SnowflakeConnectionOptions, provider: 'external' | 'local'): Promise<SnowflakeEngine> {
     const config: Record<string, unknown> = {
@@ -84,12 +85,6 @@ export class SnowflakeEngine implements SqlEngine {
       throw new EngineUnavailableError(`Snowflake at ${where} refused the connection: ${(err as Error).message}`);
     }
     return new SnowflakeEngine(connection, options, provider);
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   private run(sql: string, params?: readonly unknown[]): Promise<Row[]> {
@@ -128,32 +123,11 @@ export class SnowflakeEngine implements SqlEngine {
     });
   }
 
-  async transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T> {
-    if (this.inTx) return fn(this);
-    await this.exec('BEGIN TRANSACTION');
-    this.inTx = true;
-    try {
-      const out = await fn(this);
-      await this.exec('COMMIT');
-      return out;
-    } catch (err) {
-      await this.exec('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      this.inTx = false;
-    }
-  }
-
   async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    if (rows.length === 0) return;
-    // Snowflake caps one VALUES clause at 16,384 rows; stay well under it and under ~16k binds.
-    const chunk = Math.max(1, Math.min(1000, Math.floor(16000 / columns.length)));
     const cols = columns.map((c) => this.dialect.ident(c)).join(', ');
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
-      const sql = `INSERT INTO ${table} (${cols}) VALUES ${part.map(() => tuple).join(', ')}`;
-      await this.serial(() => this.runPositional(sql, part.flat()));
+    // Snowflake caps one VALUES clause at 16,384 rows; stay well under it and under ~16k binds.
+    for (const { sql, params } of valuesInserts(table, cols, columns.length, rows, { maxBinds: 16000, maxRows: 1000, placeholder: () => '?' })) {
+      await this.serial(() => this.runPositional(sql, params));
     }
   }
 
@@ -169,7 +143,7 @@ export class SnowflakeEngine implements SqlEngine {
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.drain();
     await new Promise<void>((resolve) => {
       try {
         this.connection.destroy(() => resolve());
