@@ -11,13 +11,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand, stopOnInterrupt } from './run-command.ts';
 import type { AnyLab, ClaimOutcome } from '../labs/contract.ts';
 import { checkImplementation, resolveEngine } from '../labs/runner.ts';
 import { Reporter, formatEvidence } from '../labs/reporter.ts';
 import { Engines } from '../pipelines/engines/index.ts';
-import { parseProvisionMode, type ProvisionMode } from '../pipelines/engines/provision-mode.ts';
-import { TARGET_ENGINES, type TargetEngineName } from '../pipelines/engines/types.ts';
-import { InterruptedError, LabError, UsageError, errorLine } from '../pipelines/errors.ts';
+import type { ProvisionMode } from '../pipelines/engines/provision-mode.ts';
+import type { TargetEngineName } from '../pipelines/engines/types.ts';
+import { parseCommandLine } from './cli-args.ts';
+import { UsageError } from '../pipelines/errors.ts';
 import { REPO_ROOT, exercisePaths, hintsRevealed, labWithExercise, loadLearnerImpl, relativeToCwd, revealHint, sideBySide } from './exercise.ts';
 
 export interface CheckArgs {
@@ -34,62 +36,8 @@ export interface CheckArgs {
 const USAGE = 'usage: npm run check -- <lab> [--hint] [--solution] [--seed N] [--scale X] [--engine NAME] [--provision auto|containers|local|external]';
 
 export function parseCheckArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CheckArgs {
-  const args: CheckArgs = { seed: 42, scale: 1, provision: parseProvisionMode(env.LAB_PROVISION), hint: false, solution: false, help: false };
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    if (!raw.startsWith('--')) {
-      positional.push(raw);
-      continue;
-    }
-    const eq = raw.indexOf('=');
-    const flag = eq > 0 ? raw.slice(0, eq) : raw;
-    const take = (): string => {
-      if (eq > 0) return raw.slice(eq + 1);
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-      i++;
-      return v;
-    };
-    switch (flag) {
-      case '--hint':
-        args.hint = true;
-        break;
-      case '--solution':
-        args.solution = true;
-        break;
-      case '--help':
-        args.help = true;
-        break;
-      case '--seed': {
-        const v = take();
-        if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got "${v}"`);
-        args.seed = Number(v);
-        break;
-      }
-      case '--scale': {
-        const v = take();
-        const n = Number(v);
-        if (!Number.isFinite(n) || n <= 0 || n > 1000) throw new UsageError(`--scale must be a number above 0 and at most 1000, got "${v}"`);
-        args.scale = n;
-        break;
-      }
-      case '--engine': {
-        const v = take();
-        if (!TARGET_ENGINES.includes(v as TargetEngineName)) throw new UsageError(`--engine must be one of ${TARGET_ENGINES.join('|')}, got "${v}"`);
-        args.engine = v as TargetEngineName;
-        break;
-      }
-      case '--provision':
-        args.provision = parseProvisionMode(take());
-        break;
-      default:
-        throw new UsageError(`unknown flag ${flag} (${USAGE})`);
-    }
-  }
-  if (positional.length > 1) throw new UsageError(`one lab at a time, got: ${positional.join(' ')}`);
-  args.lab = positional[0];
-  return args;
+  const p = parseCommandLine(argv, env, { booleans: ['hint', 'solution', 'help'] });
+  return { lab: p.positional[0], ...p.run, hint: p.flags.has('hint'), solution: p.flags.has('solution'), help: p.flags.has('help') };
 }
 
 export interface CheckOutcome {
@@ -207,22 +155,12 @@ async function main(argv: string[]): Promise<number> {
   const impl = await loadLearnerImpl(lab, paths.file);
   const out = new Reporter(process.stdout);
   const engines = new Engines({ mode: args.provision, log: (m) => out.note(m) });
-  const abort = new AbortController();
-  let interrupted = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    abort.abort();
-    process.stderr.write(`\n${sig}: stopping engines…\n`);
-    void engines.stopAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const signal = stopOnInterrupt(engines);
   try {
     const engine = resolveEngine(lab, args.engine);
     const scale = lab.checkScale ? lab.checkScale(args.scale) : args.scale;
     out.heading(`Checking ${relativeToCwd(paths.file)}  [${lab.id} · seed ${args.seed} · scale ${scale} · ${engine}]`);
-    const outcome = await checkExercise(lab, impl, { seed: args.seed, scale: args.scale, engine, engines, out, signal: abort.signal });
+    const outcome = await checkExercise(lab, impl, { seed: args.seed, scale: args.scale, engine, engines, out, signal });
     printOutcome(out, lab, outcome, hintsRevealed(paths));
     return outcome.passed ? 0 : 1;
   } finally {
@@ -231,16 +169,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      if (err instanceof InterruptedError) process.exit(130);
-      if (err instanceof LabError) {
-        process.stderr.write(`de-lab: ${errorLine(err)}\n`);
-        process.exit(err.exitCode);
-      }
-      process.stderr.write(`de-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runCommand(() => main(process.argv.slice(2)));
 }

@@ -21,67 +21,98 @@ export const USAGE = `usage: npm run lab -- list
        npm run lab -- <lab> [--seed N] [--scale X] [--engine ${TARGET_ENGINES.join('|')}] [--provision auto|containers|local|external] [--json] [--out DIR] [--step] [--report]
        npm start   (every lab, then a summary and reports/index.html)`;
 
-export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliArgs {
-  const args: CliArgs = { command: '', seed: 42, scale: 1, provision: parseProvisionMode(env.LAB_PROVISION), json: false, step: false, report: false, help: false };
-  const positional: string[] = [];
-  const valueOf = (i: number, flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return v;
+/** The flags every command that runs labs shares (`lab`, `check`). */
+export interface RunFlags {
+  seed: number;
+  scale: number;
+  engine?: TargetEngineName;
+  provision: ProvisionMode;
+}
+
+export interface ParsedCommandLine {
+  positional: string[];
+  run: RunFlags;
+  /** Boolean flags present, by name without dashes. */
+  flags: Set<string>;
+  /** Value flags present (other than the shared ones), by name without dashes. */
+  values: Map<string, string>;
+}
+
+/**
+ * Parses `--seed/--scale/--engine/--provision` plus a command's own boolean and value flags
+ * (`--flag value` or `--flag=value`). Any other flag, or a missing/bad value, is a UsageError.
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  own: { booleans?: readonly string[]; values?: readonly string[] } = {},
+): ParsedCommandLine {
+  const parsed: ParsedCommandLine = {
+    positional: [],
+    run: { seed: 42, scale: 1, provision: parseProvisionMode(env.LAB_PROVISION) },
+    flags: new Set(),
+    values: new Map(),
   };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     if (!raw.startsWith('--')) {
-      positional.push(raw);
+      parsed.positional.push(raw);
       continue;
     }
-    const [flag, inline] = raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
-    const take = () => (inline !== undefined ? inline : valueOf(i++, flag));
+    const eq = raw.indexOf('=');
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const name = flag.slice(2);
+    const take = (): string => {
+      if (eq > 0) return raw.slice(eq + 1);
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      i++;
+      return v;
+    };
     switch (flag) {
       case '--seed': {
         const v = take();
         if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got "${v}"`);
-        args.seed = Number(v);
+        parsed.run.seed = Number(v);
         break;
       }
       case '--scale': {
         const v = take();
         const n = Number(v);
         if (!Number.isFinite(n) || n <= 0 || n > 1000) throw new UsageError(`--scale must be a number above 0 and at most 1000, got "${v}"`);
-        args.scale = n;
+        parsed.run.scale = n;
         break;
       }
       case '--engine': {
         const v = take();
         if (!TARGET_ENGINES.includes(v as TargetEngineName)) throw new UsageError(`--engine must be one of ${TARGET_ENGINES.join('|')}, got "${v}"`);
-        args.engine = v as TargetEngineName;
+        parsed.run.engine = v as TargetEngineName;
         break;
       }
       case '--provision':
-        args.provision = parseProvisionMode(take());
-        break;
-      case '--out':
-        args.out = take();
-        break;
-      case '--json':
-        args.json = true;
-        break;
-      case '--step':
-        args.step = true;
-        break;
-      case '--report':
-        args.report = true;
-        break;
-      case '--help':
-        args.help = true;
+        parsed.run.provision = parseProvisionMode(take());
         break;
       default:
-        throw new UsageError(`unknown flag ${flag} (see --help)`);
+        if (own.booleans?.includes(name) && eq < 0) parsed.flags.add(name);
+        else if (own.values?.includes(name)) parsed.values.set(name, take());
+        else throw new UsageError(`unknown flag ${flag} (see --help)`);
     }
   }
-  if (positional.length > 1) throw new UsageError(`one lab at a time, got: ${positional.join(' ')}`);
-  args.command = positional[0] ?? (args.help ? 'help' : '');
+  if (parsed.positional.length > 1) throw new UsageError(`one lab at a time, got: ${parsed.positional.join(' ')}`);
+  return parsed;
+}
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliArgs {
+  const p = parseCommandLine(argv, env, { booleans: ['json', 'step', 'report', 'help'], values: ['out'] });
+  const args: CliArgs = {
+    command: p.positional[0] ?? (p.flags.has('help') ? 'help' : ''),
+    ...p.run,
+    json: p.flags.has('json'),
+    out: p.values.get('out'),
+    step: p.flags.has('step'),
+    report: p.flags.has('report'),
+    help: p.flags.has('help'),
+  };
   if (!args.command) throw new UsageError('which lab? `npm run lab -- list` shows them');
   return args;
 }
-

@@ -11,8 +11,9 @@ import { runLab } from '../labs/runner.ts';
 import { Reporter, formatValue } from '../labs/reporter.ts';
 import type { LabReport } from '../labs/contract.ts';
 import { Engines } from '../pipelines/engines/index.ts';
-import { InterruptedError, LabError, UsageError, errorLine } from '../pipelines/errors.ts';
+import { UsageError } from '../pipelines/errors.ts';
 import { parseArgs, USAGE } from './cli-args.ts';
+import { runCommand, stopOnInterrupt } from './run-command.ts';
 import { writeReport } from '../labs/report/html.ts';
 
 function waitForEnter(): (title: string) => Promise<void> {
@@ -26,8 +27,6 @@ function waitForEnter(): (title: string) => Promise<void> {
     });
 }
 
-/** Set once SIGINT/SIGTERM arrived: whatever the run does next, we exit 130 after the stop. */
-let stopping: Promise<void> | null = null;
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
@@ -45,16 +44,7 @@ async function main(argv: string[]): Promise<number> {
 
   const out = new Reporter(args.json ? process.stderr : process.stdout);
   const engines = new Engines({ mode: args.provision, log: (m) => out.note(m) });
-  const abort = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    abort.abort();
-    process.stderr.write(`\n${sig}: stopping engines…\n`);
-    // Stop what we started, then leave: a step still running cannot be trusted to finish.
-    stopping = engines.stopAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const signal = stopOnInterrupt(engines);
 
   const reports: LabReport[] = [];
   try {
@@ -69,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         engines,
         pause,
         outDir: args.out,
-        signal: abort.signal,
+        signal,
       });
       reports.push(report);
     }
@@ -97,20 +87,4 @@ async function main(argv: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  async (code) => {
-    if (stopping) await stopping;
-    process.exit(code);
-  },
-  async (err) => {
-    // Errors after an interrupt are the interrupt's echo (closed connections): not worth a line.
-    if (stopping) await stopping;
-    if (err instanceof InterruptedError) process.exit(130);
-    if (err instanceof LabError) {
-      process.stderr.write(`de-lab: ${errorLine(err)}\n`);
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`de-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCommand(() => main(process.argv.slice(2)));

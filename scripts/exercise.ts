@@ -10,6 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { runCommand } from './run-command.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyLab, Exercise } from '../labs/contract.ts';
 import { LABS, findLab } from '../labs/registry.ts';
@@ -225,15 +226,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      if (err instanceof LabError) {
-        process.stderr.write(`de-lab: ${errorLine(err)}\n`);
-        process.exit(err.exitCode);
-      }
-      process.stderr.write(`de-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runCommand(() => main(process.argv.slice(2)));
 }
