@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Engines } from '../pipelines/engines/index.ts';
 import type { AnyLab, LabContext } from '../labs/contract.ts';
 import { Reporter } from '../labs/reporter.ts';
-import type { TargetEngineName } from '../pipelines/engines/types.ts';
+import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 
 /**
  * An engine set on the test run's shared servers (see global-setup.ts). Databases, topics,
@@ -37,3 +37,25 @@ export function testContext(engines: Engines, overrides: Partial<LabContext> = {
 }
 
 export type { AnyLab };
+
+/**
+ * The same real engine, with a failure injected after `failAfter` successful statements: how the
+ * tests show that a multi-statement apply is one transaction (a failure anywhere leaves the
+ * previous state).
+ */
+export function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
+  let n = 0;
+  const tick = () => {
+    if (++n > failAfter) throw new Error(`injected failure at statement ${n}`);
+  };
+  const wrap = (inner: SqlEngine): SqlEngine => ({
+    name: inner.name,
+    dialect: inner.dialect,
+    query: async <T>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<T>(sql, params)),
+    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
+    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
+    insertRows: (table, columns, rows) => inner.insertRows(table, columns, rows),
+    close: () => inner.close(),
+  });
+  return wrap(db);
+}

@@ -10,7 +10,7 @@ import { addDays, type CustomerRow, type DailySnapshot, type OrderFact } from '.
 import { applyScd2Snapshot, dimensionFingerprint } from '../pipelines/scd2/index.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
-import { testContext, testEngines } from './helpers.ts';
+import { testContext, testEngines, failingAfter } from './helpers.ts';
 import * as stub from '../labs/scd2/exercise/stub.ts';
 
 const engines = testEngines();
@@ -82,23 +82,6 @@ function describeDays(days: Day[]): string {
     .join('\n    ');
 }
 
-/** Fails the statement after `failAfter` successful ones (a real engine; only the failure is injected). */
-function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
-  let n = 0;
-  const tick = () => {
-    if (++n > failAfter) throw new Error(`injected failure at statement ${n}`);
-  };
-  const wrap = (inner: SqlEngine): SqlEngine => ({
-    name: inner.name,
-    dialect: inner.dialect,
-    query: async <T>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<T>(sql, params)),
-    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
-    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
-    insertRows: (t, c, r) => inner.insertRows(t, c, r),
-    close: () => inner.close(),
-  });
-  return wrap(db);
-}
 
 const ENGINES: { engine: TargetEngineName; runs: number; seed: number }[] = [
   { engine: 'duckdb', runs: 40, seed: 3 },

@@ -15,7 +15,7 @@ import { dailySnapshots, ordersFor } from '../fixtures/scd2.ts';
 import { applyScd2Snapshot, dimensionFingerprint } from '../pipelines/scd2/index.ts';
 import type { SqlEngine } from '../pipelines/engines/types.ts';
 import { snowflakeServer } from '../pipelines/engines/snowflake/target.ts';
-import { testEngines } from './helpers.ts';
+import { testEngines, failingAfter } from './helpers.ts';
 
 const engines = testEngines();
 afterAll(() => engines.stopAll());
@@ -107,20 +107,3 @@ describe('scd2 on snowflake (scenario level)', () => {
   });
 });
 
-/** Fails the statement after `failAfter` successful ones (the engine is real; only the failure is injected). */
-function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
-  let n = 0;
-  const tick = () => {
-    if (++n > failAfter) throw new Error(`injected failure at statement ${n}`);
-  };
-  const wrap = (inner: SqlEngine): SqlEngine => ({
-    name: inner.name,
-    dialect: inner.dialect,
-    query: async <T>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<T>(sql, params)),
-    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
-    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
-    insertRows: (table, columns, rows) => inner.insertRows(table, columns, rows),
-    close: () => inner.close(),
-  });
-  return wrap(db);
-}

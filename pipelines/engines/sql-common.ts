@@ -73,3 +73,20 @@ export function canonicalRowHash(dialect: Dialect, columns: readonly { expr: str
   if (columns.length === 0) throw new Error('canonicalRowHash needs at least one column');
   return dialect.hash64(columns.map((c) => dialect.canonicalText(c.expr, c.kind)).join(' || '));
 }
+
+/**
+ * The order-independent fingerprint query every lab uses to say "same rows": row count and the
+ * exact sum of each row's canonical hash (equal multisets ⇒ equal result; one changed, missing
+ * or doubled row ⇒ a different checksum, up to 60-bit hash collisions). Columns `rows`,
+ * `checksum` (text), and the `groupBy` column when given.
+ */
+export function fingerprintSql(
+  dialect: Dialect,
+  from: string,
+  columns: readonly { expr: string; kind: CanonicalKind }[],
+  groupBy?: string,
+): string {
+  const hash = dialect.sumExact(canonicalRowHash(dialect, columns));
+  const group = groupBy ? `${groupBy}, ` : '';
+  return `SELECT ${group}count(*) AS rows, ${hash} AS checksum FROM ${from}${groupBy ? ` GROUP BY ${groupBy} ORDER BY ${groupBy}` : ''}`;
+}

@@ -3,6 +3,7 @@
  * validity predicate as a parameter, so a lab can run them with a wrong one and watch them fail.
  */
 import type { SqlEngine } from '../engines/types.ts';
+import { fingerprintSql } from '../engines/sql-common.ts';
 
 /** `validOn(alias, dateExpr)`: SQL predicate, version `alias` is valid on that date. */
 export type ValidOn = (alias: string, dateExpr: string) => string;
@@ -29,18 +30,17 @@ export function factsAsOfSql(db: SqlEngine, facts: string, dim: string, validOn:
 
 /** Order-independent fingerprint of every column of the dimension: equal content, equal hash. */
 export async function dimensionFingerprint(db: SqlEngine, dim: string): Promise<{ rows: number; hash: string }> {
-  const d = db.dialect;
-  const text = [
-    d.canonicalText('customer_sk', 'int'),
-    d.canonicalText('customer_id', 'int'),
-    d.canonicalText('segment', 'text'),
-    d.canonicalText('city', 'text'),
-    d.canonicalText('email', 'text'),
-    d.canonicalText('valid_from', 'date'),
-    d.canonicalText('valid_to', 'date'),
-    d.canonicalText('is_current', 'bool'),
-    d.canonicalText('is_deleted', 'bool'),
-  ].join(` || '|' || `);
-  const [r] = await db.query<{ n: number; fp: string }>(`SELECT COUNT(*) AS n, ${d.sumExact(d.hash64(text))} AS fp FROM ${d.ident(dim)}`);
-  return { rows: Number(r!.n), hash: String(r!.fp) };
+  const columns = [
+    { expr: 'customer_sk', kind: 'int' },
+    { expr: 'customer_id', kind: 'int' },
+    { expr: 'segment', kind: 'text' },
+    { expr: 'city', kind: 'text' },
+    { expr: 'email', kind: 'text' },
+    { expr: 'valid_from', kind: 'date' },
+    { expr: 'valid_to', kind: 'date' },
+    { expr: 'is_current', kind: 'bool' },
+    { expr: 'is_deleted', kind: 'bool' },
+  ] as const;
+  const [r] = await db.query<{ rows: number; checksum: string }>(fingerprintSql(db.dialect, db.dialect.ident(dim), columns));
+  return { rows: Number(r!.rows), hash: String(r!.checksum) };
 }

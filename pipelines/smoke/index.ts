@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { DuckDbEngine } from '../engines/duckdb/driver.ts';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { Prng } from '../../fixtures/prng.ts';
+import { fingerprintSql } from '../engines/sql-common.ts';
 
 /** DuckDB writes `rows` rows to Parquet with COPY and reads them back. */
 export async function parquetRoundTrip(db: DuckDbEngine, dir: string, rows: number, seed: number) {
@@ -11,10 +12,13 @@ export async function parquetRoundTrip(db: DuckDbEngine, dir: string, rows: numb
   await db.exec(`SELECT setseed(${(seed % 1000) / 1000})`);
   await db.exec(`CREATE OR REPLACE TABLE smoke_src AS SELECT i AS id, 'v' || CAST(CAST(floor(random() * 1000) AS INTEGER) AS VARCHAR) AS val FROM range(${Number(rows)}) t(i)`);
   await db.exec(`COPY smoke_src TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
-  const fp = (from: string) => `SELECT count(*) AS n, ${db.dialect.sumExact(db.dialect.hash64(`CAST(id AS VARCHAR) || '|' || val`))} AS fp FROM ${from}`;
-  const [written] = await db.query<{ n: number; fp: string }>(fp('smoke_src'));
-  const [read] = await db.query<{ n: number; fp: string }>(fp(`read_parquet('${file.replace(/'/g, "''")}')`));
-  return { file, writtenRows: written!.n, readRows: read!.n, writtenFingerprint: written!.fp, readFingerprint: read!.fp };
+  const columns = [
+    { expr: 'id', kind: 'int' },
+    { expr: 'val', kind: 'text' },
+  ] as const;
+  const fp = (from: string) => db.query<{ rows: number; checksum: string }>(fingerprintSql(db.dialect, from, columns));
+  const [[written], [read]] = [await fp('smoke_src'), await fp(`read_parquet('${file.replace(/'/g, "''")}')`)];
+  return { file, writtenRows: written!.rows, readRows: read!.rows, writtenFingerprint: written!.checksum, readFingerprint: read!.checksum };
 }
 
 export type PgChange = 'insert' | 'update' | 'delete' | 'begin' | 'commit' | 'relation' | 'other';
