@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineUnavailableError } from '../../errors.ts';
@@ -81,8 +81,13 @@ function realAccount(env: NodeJS.ProcessEnv): SnowflakeServer {
   };
 }
 
+/** The emulator's Python: FAKESNOW_PYTHON, else the virtualenv scripts/ci.d/fakesnow.sh makes, else python3. */
 function python(env: NodeJS.ProcessEnv): string {
-  return env.FAKESNOW_PYTHON ?? 'python3';
+  if (env.FAKESNOW_PYTHON) return env.FAKESNOW_PYTHON;
+  const cache = env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
+  const venv = join(cache, `fakesnow-${FAKESNOW_VERSION}`);
+  if (existsSync(join(venv, '.complete'))) return join(venv, 'bin', 'python');
+  return 'python3';
 }
 
 /** The installed fakesnow version, or null when Python or the package is missing. */
@@ -95,7 +100,7 @@ async function startEmulator(env: NodeJS.ProcessEnv, log: (m: string) => void): 
   const version = fakesnowVersion(env);
   if (!version) {
     throw new EngineUnavailableError(
-      `Snowflake: SNOWFLAKE_ACCOUNT unset and the fakesnow emulator is not installed for ${python(env)} — run scripts/ci.d/fakesnow.sh (pip install "fakesnow[server]==${FAKESNOW_VERSION}") or set SNOWFLAKE_* for a real account`,
+      `Snowflake: SNOWFLAKE_ACCOUNT unset and the fakesnow emulator is not installed for ${python(env)} — run "bash scripts/ci.d/fakesnow.sh" (installs fakesnow[server]==${FAKESNOW_VERSION} into ~/.cache/de-lab) or set SNOWFLAKE_* for a real account`,
     );
   }
   if (version !== FAKESNOW_VERSION) log(`Snowflake: fakesnow ${version} installed, de-lab was checked against ${FAKESNOW_VERSION}`);
