@@ -136,6 +136,11 @@ export const reconciliationLab: Lab<Impl, State> = {
         // Postgres cannot estimate how many segments floor(id / width) makes, assumes one per row
         // and plans a sort; with room to hash it aggregates the ~1 000 real segments directly.
         await pg.exec(`SET work_mem = '256MB'`);
+        // The row hash is CPU-bound (a few µs per row on Postgres): let the hash pass use parallel
+        // workers. Not starting workers is only worth it on small tables, so the setup cost is
+        // waived; the tuple cost stays, so row-returning queries (the full pull) keep their serial plan.
+        await pg.exec(`SET parallel_setup_cost = 0`);
+        await pg.exec(`SET min_parallel_table_scan_size = '1MB'`);
         await Promise.all([createSourceOrders(pg, 'orders', state.rows, ctx.seed), createTargetOrders(duck, 'orders', state.rows, ctx.seed)]);
         state.source = { label: 'source', db: pg, from: 'orders' };
         state.target = { label: 'target', db: duck, from: 'orders' };

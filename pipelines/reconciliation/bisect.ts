@@ -51,6 +51,8 @@ export interface BisectStats {
   rowsFetched: number;
   sourceRows: number;
   targetRows: number;
+  /** Where the time went: bounds, each level (segments returned, both sides), the fetch. */
+  phases?: { phase: string; ms: number; segments: number }[];
 }
 
 export interface BisectResult {
@@ -151,6 +153,20 @@ export async function fetchRows(side: TableSide, spec: ReconSpec, ranges: readon
 const sameChecksum = (a: SegmentChecksum | undefined, b: SegmentChecksum | undefined) => (a?.rows ?? 0) === (b?.rows ?? 0) && (a?.sum ?? '0') === (b?.sum ?? '0');
 
 /**
+ * The first-level width: a power of two such that a segment holds about `fanout × fetchThreshold / 2`
+ * rows, so one split of a differing segment gives children of about `fetchThreshold / 2` rows —
+ * below the threshold even with a few extra or duplicated rows — and they are fetched at once.
+ * Every row is hashed once in the first pass; the next pass re-hashes only the differing segments
+ * (a few rows per difference × fanout).
+ */
+export function firstWidth(span: number, rows: number, options: BisectOptions): number {
+  if (options.rootSegments !== undefined) return 2 ** Math.ceil(Math.log2(Math.max(1, span / Math.max(1, options.rootSegments))));
+  const perKey = Math.max(1, rows) / Math.max(1, span); // rows per key value (≤ 1 for unique keys)
+  const leafWidth = 2 ** Math.max(0, Math.floor(Math.log2(Math.max(1, options.fetchThreshold / 2 / perKey))));
+  return Math.min(2 ** Math.ceil(Math.log2(Math.max(1, span))), leafWidth * options.fanout);
+}
+
+/**
  * The reference bisection diff: exact differing keys (missing, extra, duplicated) and columns
  * between `source` and `target`, fetching only rows of small differing segments.
  */
@@ -158,8 +174,11 @@ export async function bisectDiff(source: TableSide, target: TableSide, spec: Rec
   validateSpec(spec);
   const { fanout, fetchThreshold } = options;
   if (fanout < 2 || (fanout & (fanout - 1)) !== 0) throw new Error(`fanout must be a power of two ≥ 2, got ${fanout}`);
+  const t0 = performance.now();
   const [sb, tb] = await Promise.all([keyBounds(source, spec), keyBounds(target, spec)]);
   const stats: BisectStats = { queries: 2, levels: 0, segmentsCompared: 0, segmentsFetched: 0, rowsFetched: 0, sourceRows: sb.rows, targetRows: tb.rows };
+  const phases: NonNullable<BisectStats['phases']> = (stats.phases = []);
+  phases.push({ phase: 'bounds', ms: performance.now() - t0, segments: 0 });
   const mins = [sb.min, tb.min].filter((v): v is number => v !== null);
   const maxs = [sb.max, tb.max].filter((v): v is number => v !== null);
   const root: SegmentNode = { lo: 0, hi: -1, sourceRows: sb.rows, targetRows: tb.rows, status: 'equal', children: [] };
@@ -169,32 +188,33 @@ export async function bisectDiff(source: TableSide, target: TableSide, spec: Rec
 
   const origin = root.lo;
   const span = root.hi - root.lo + 1;
-  const rootSegments = options.rootSegments ?? Math.max(1, Math.ceil(Math.max(sb.rows, tb.rows) / (fanout * fetchThreshold)));
   // Power-of-two widths: every split divides a segment exactly into `fanout` (or fewer, at width < fanout) children.
-  let width = 2 ** Math.ceil(Math.log2(Math.max(1, span / rootSegments)));
+  let width = firstWidth(span, Math.max(sb.rows, tb.rows), options);
 
   // The segments of the current level to hash, each with the tree node it will fill.
   let level: { range: KeyRange; children: SegmentNode[] }[] = [{ range: { lo: root.lo, hi: root.hi }, children: root.children! }];
   const toFetch: { range: KeyRange; node: SegmentNode }[] = [];
 
   while (level.length > 0) {
+    const tl = performance.now();
     stats.levels += 1;
-    const ranges = level.map((l) => l.range);
+    // The first level covers the whole key range: no filter, one scan per side.
+    const ranges = stats.levels === 1 ? [] : level.map((l) => l.range);
     const [s, t] = await Promise.all([segmentChecksums(source, spec, ranges, origin, width), segmentChecksums(target, spec, ranges, origin, width)]);
     stats.queries += s.queries + t.queries;
     const next: typeof level = [];
     for (const parent of level) {
       const first = Math.floor((parent.range.lo - origin) / width);
       const last = Math.floor((parent.range.hi - origin) / width);
-      for (let seg = first; seg <= last; seg++) {
+      const visit = (seg: number) => {
         const a = s.segments.get(seg);
         const b = t.segments.get(seg);
-        if (!a && !b) continue; // no rows on either side: nothing to compare
+        if (!a && !b) return; // no rows on either side: nothing to compare
         stats.segmentsCompared += 1;
         const range = { lo: Math.max(parent.range.lo, origin + seg * width), hi: Math.min(parent.range.hi, origin + (seg + 1) * width - 1) };
         const node: SegmentNode = { ...range, sourceRows: a?.rows ?? 0, targetRows: b?.rows ?? 0, status: 'equal' };
         parent.children.push(node);
-        if (sameChecksum(a, b)) continue;
+        if (sameChecksum(a, b)) return;
         if (Math.max(node.sourceRows, node.targetRows) <= fetchThreshold || width === 1) {
           node.status = 'fetched';
           toFetch.push({ range, node });
@@ -203,17 +223,23 @@ export async function bisectDiff(source: TableSide, target: TableSide, spec: Rec
           node.children = [];
           next.push({ range, children: node.children });
         }
-      }
+      };
+      if (last - first + 1 <= s.segments.size + t.segments.size) for (let seg = first; seg <= last; seg++) visit(seg);
+      else for (const seg of [...new Set([...s.segments.keys(), ...t.segments.keys()])].sort((x, y) => x - y)) if (seg >= first && seg <= last) visit(seg);
     }
+    phases.push({ phase: `level ${stats.levels}`, ms: performance.now() - tl, segments: s.segments.size + t.segments.size });
     level = next;
     width = Math.max(1, width / fanout);
   }
 
+  const tf = performance.now();
   if (toFetch.length > 0) root.status = 'differs';
   stats.segmentsFetched = toFetch.length;
   const ranges = toFetch.map((f) => f.range);
-  const [sr, tr] = await Promise.all([fetchRows(source, spec, ranges), fetchRows(target, spec, ranges)]);
+  const [sr, tr] = toFetch.length > 0 ? await Promise.all([fetchRows(source, spec, ranges), fetchRows(target, spec, ranges)]) : [{ rows: [], queries: 0 }, { rows: [], queries: 0 }];
   stats.queries += sr.queries + tr.queries;
   stats.rowsFetched = sr.rows.length + tr.rows.length;
-  return { diffs: compareRowSets(spec, sr.rows, tr.rows), tree: root, stats };
+  const diffs = compareRowSets(spec, sr.rows, tr.rows);
+  phases.push({ phase: 'fetch', ms: performance.now() - tf, segments: toFetch.length });
+  return { diffs, tree: root, stats };
 }
