@@ -13,7 +13,7 @@ import { compactionLab, COMPACTION_DEFAULTS } from '../labs/compaction/lab.ts';
 import { compactCheckingRowCountOnly, compactInPlace } from '../labs/compaction/pitfalls.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
-import { clickStream, clickStreamSpec } from '../fixtures/compaction.ts';
+import { clickStream, clickStreamSpec, partitionOf } from '../fixtures/compaction.ts';
 import {
   ConcurrentReader,
   MicroBatchSink,
@@ -22,6 +22,7 @@ import {
   filesOnDisk,
   faultyRewrite,
   linkCopyTable,
+  partitionKey,
   planMicroBatches,
   readManifest,
   readSnapshot,
@@ -36,9 +37,11 @@ import type { LabReport } from '../labs/contract.ts';
 import { testEngines } from './helpers.ts';
 
 const engines = testEngines();
+/** The scale pitfalls and exercises are judged at. */
+const CHECK_SCALE = compactionLab.checkScale!(1);
 const work = mkdtempSync(join(tmpdir(), 'de-lab-compaction-test-'));
 let db: DuckDbEngine;
-/** A small table (≈200 small files, 5 partitions) written by the sink from the fixture, without Kafka. */
+/** A small table (the lab's check-scale stream: ≈170 small files, 3 partitions) written by the sink from the fixture, without Kafka. */
 const small = join(work, 'small');
 const opts = (extra: Partial<CompactOptions> = {}): CompactOptions => ({ targetBytes: 32 * 1024, smallFileBytes: 24 * 1024, sortBy: 'ts', ...extra });
 let copies = 0;
@@ -51,7 +54,7 @@ const copy = (label: string) => {
 beforeAll(async () => {
   db = await DuckDbEngine.open();
   const sink = new MicroBatchSink(small, 60_000);
-  for (const e of clickStream(7, clickStreamSpec(0.25))) await sink.add(e);
+  for (const e of clickStream(7, clickStreamSpec(CHECK_SCALE))) await sink.add(e);
   await sink.flush();
 });
 
@@ -209,9 +212,21 @@ describe('claim idempotent and the trigger trade-off', () => {
 
   it('the sink writes exactly the planned files: one per partition per trigger', () => {
     const m = readManifest(small);
-    const plan = planMicroBatches(clickStream(7, clickStreamSpec(0.25)), 60_000);
+    const plan = planMicroBatches(clickStream(7, clickStreamSpec(CHECK_SCALE)), 60_000);
     expect(m.files.length).toBe(plan.files);
     expect(m.version).toBe(plan.batches);
+  });
+
+  it('at check scale, for every seed, each partition gets ≥ 50 files: claim fewer-files (≥ 50×) stays meaningful in check mode', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (seed) => {
+        const events = clickStream(seed, clickStreamSpec(CHECK_SCALE));
+        const partitions = new Set(events.map((e) => partitionKey(partitionOf(e.ts)))).size;
+        // Compaction leaves at least one file per partition: the ratio can reach 50× only if the sink wrote ≥ 50 per partition.
+        return partitions >= COMPACTION_DEFAULTS.crashAtCheckpoint && planMicroBatches(events, COMPACTION_DEFAULTS.triggerMs).files >= 50 * partitions;
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('for all streams and triggers: a k-times longer trigger never writes more files, and freshness stays within one trigger', () => {

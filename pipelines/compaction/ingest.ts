@@ -147,44 +147,59 @@ export class MicroBatchSink {
   }
 }
 
-/** Produces the events to a new single-partition topic; the message timestamp is the arrival time. */
-export async function produceClickStream(brokers: string[], topic: string, events: readonly ClickEvent[]): Promise<void> {
-  const kafka = new Kafka({ clientId: 'de-lab-compaction-producer', brokers, logLevel: logLevel.NOTHING });
+/** Creates the lab's single-partition topic (one partition: arrival order = offset order). */
+export async function createTopic(brokers: string[], topic: string): Promise<void> {
+  const kafka = new Kafka({ clientId: 'de-lab-compaction-admin', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
-  const producer = kafka.producer();
   try {
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Produces the events, in order, to a topic made by `createTopic`; the message timestamp is the arrival time. */
+export async function produceClickStream(brokers: string[], topic: string, events: readonly ClickEvent[]): Promise<void> {
+  const kafka = new Kafka({ clientId: 'de-lab-compaction-producer', brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  try {
     await producer.connect();
-    for (let i = 0; i < events.length; i += 5000) {
+    // One send at a time: concurrent sends could reorder the stream on the partition.
+    for (let i = 0; i < events.length; i += 2000) {
       await producer.send({
         topic,
         acks: -1,
-        messages: events.slice(i, i + 5000).map(({ arrival, ...e }) => ({ key: String(e.user_id), value: JSON.stringify(e), timestamp: String(arrival) })),
+        messages: events.slice(i, i + 2000).map(({ arrival, ...e }) => ({ key: String(e.user_id), value: JSON.stringify(e), timestamp: String(arrival) })),
       });
     }
   } finally {
-    await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+    await producer.disconnect().catch(() => undefined);
   }
 }
 
 /**
- * Consumes the whole topic through a consumer group into `sink`, then flushes the last batch.
- * Resolves once every message up to the end offset seen at start has been written and committed.
+ * Consumes the topic through a consumer group into `sink` until offset `endOffset` (exclusive),
+ * then flushes the last batch. Runs alongside the producer — a streaming job does not wait for
+ * its input to be complete — so the end is given (a fresh topic of n messages ends at n) rather
+ * than read from the broker at start.
  */
-export async function streamTopicToTable(brokers: string[], names: { topic: string; group: string }, sink: MicroBatchSink, timeoutMs = 60_000): Promise<SinkStats> {
+export async function streamTopicToTable(brokers: string[], names: { topic: string; group: string }, sink: MicroBatchSink, endOffset: number, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SinkStats> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const kafka = new Kafka({ clientId: 'de-lab-compaction-sink', brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const [end] = await admin.fetchTopicOffsets(names.topic).finally(() => admin.disconnect());
-  const high = BigInt(end!.high);
-  const consumer = kafka.consumer({ groupId: names.group, sessionTimeout: 10000, heartbeatInterval: 1000, maxBytes: 8 << 20 });
+  const high = BigInt(endOffset);
+  // maxWaitTimeInMs: while the producer is still sending, a fetch that finds nothing new returns
+  // after 100 ms instead of kafkajs's 5 s default.
+  const consumer = kafka.consumer({ groupId: names.group, sessionTimeout: 10000, heartbeatInterval: 1000, maxBytes: 8 << 20, maxWaitTimeInMs: 100 });
   try {
     if (high === 0n) return sink.stats;
     await consumer.connect();
     await consumer.subscribe({ topic: names.topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`Kafka: sink did not reach offset ${high} of ${names.topic} in ${timeoutMs / 1000} s`)), timeoutMs);
+      // The producer failed, or the run was interrupted: stop waiting for offsets that will not come.
+      if (opts.signal?.aborted) reject(new Error('ingest aborted'));
+      opts.signal?.addEventListener('abort', () => (clearTimeout(timer), reject(new Error('ingest aborted'))), { once: true });
       consumer
         .run({
           autoCommit: false,
