@@ -58,7 +58,7 @@ interface State {
   levels?: LevelRow[];
   fullPull?: { score: Score; rowsFetched: number };
   parquet?: { score: Score; outcome: DiffOutcome };
-  timings: { count_ms?: number; bisect_ms?: number; fullpull_ms?: number; partitions_ms?: number };
+  timings: { count_ms?: number; bisect_ms?: number; bisect_runs?: number; fullpull_ms?: number; partitions_ms?: number };
 }
 
 const spec = ORDERS_SPEC;
@@ -69,6 +69,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }>
   return { value, ms: performance.now() - t0 };
 }
 
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const pct = (x: number) => Math.round(x * 1e6) / 1e4; // fraction → % with 4 decimals
 const describeTruth = (t: TruthEntry) => `key ${t.key} (${t.label}${t.columns ? ': ' + t.columns.join(',') : ''}, ${t.day})`;
 
@@ -218,6 +222,7 @@ export const reconciliationLab: Lab<Impl, State> = {
         for (const line of renderDiffTable(value.diffs, 12).split('\n')) ctx.out.note(line);
         const s = value.stats;
         if (s) ctx.out.note(`${s.levels} levels, ${s.segmentsCompared} segments compared, ${s.segmentsFetched} fetched, ${s.rowsFetched} of ${s.sourceRows + s.targetRows} rows moved, ${s.queries} queries, ${Math.round(ms)} ms`);
+        if (s?.phases) ctx.out.note(`where the time went: ${s.phases.map((p) => `${p.phase} ${Math.round(p.ms)} ms${p.segments ? ` (${p.segments} segments)` : ''}`).join(', ')}`);
       },
     },
     {
@@ -234,28 +239,44 @@ export const reconciliationLab: Lab<Impl, State> = {
     {
       title: 'The levels side by side: what each finds and what it costs (count(*) is the floor)',
       benchmarkOnly: true,
-      async run(ctx, _impl, state) {
+      async run(ctx, impl, state) {
         const { source, target } = state;
-        const counts = await timed(() => compareCounts(source!, target!));
-        state.timings.count_ms = counts.ms;
+        // Timings on a shared 2-core machine swing 2× run to run, so the speed claim reads repeats:
+        // count(*) and bisection (cheap) run several times and their medians count; the full pull
+        // (seconds) runs twice, interleaved with the bisection runs, and its FASTEST time counts —
+        // the ratio errs against bisection, never for it.
+        const countRuns: number[] = [];
+        let counts!: Awaited<ReturnType<typeof timed<Awaited<ReturnType<typeof compareCounts>>>>>;
+        for (let i = 0; i < 5; i++) countRuns.push((counts = await timed(() => compareCounts(source!, target!))).ms);
+        state.timings.count_ms = median(countRuns);
         const keys = await timed(() => keyDiff(source!, target!, spec));
-        const full = await timed(() => fullPullDiff(source!, target!, spec));
-        state.timings.fullpull_ms = full.ms;
+        const bisectRuns = state.timings.bisect_ms === undefined ? [] : [state.timings.bisect_ms];
+        let full!: Awaited<ReturnType<typeof timed<Awaited<ReturnType<typeof fullPullDiff>>>>>;
+        let fullMs = Infinity;
+        for (let round = 0; round < 2; round++) {
+          full = await timed(() => fullPullDiff(source!, target!, spec));
+          fullMs = Math.min(fullMs, full.ms);
+          for (let i = 0; i < 2; i++) bisectRuns.push((await timed(() => impl.diff(source!, target!, spec))).ms);
+        }
+        state.timings.fullpull_ms = fullMs;
+        state.timings.bisect_ms = median(bisectRuns);
+        state.timings.bisect_runs = bisectRuns.length;
         state.fullPull = { score: scoreDiffs(state.truth!, full.value.diffs), rowsFetched: full.value.rowsFetched };
         const kinds = (diffs: readonly RowDiff[]) => {
           const n = diffReportJson({ diffs: [...diffs], rowsFetched: 0 }).summary;
           return `missing ${n.missing} extra ${n.extra} dup ${n.duplicate} value ${n.value}`;
         };
         state.levels = [
-          { level: 'counts', ms: counts.ms, rows_moved: 0, finds: `${counts.value.source} vs ${counts.value.target} rows` },
+          { level: 'counts', ms: state.timings.count_ms, rows_moved: 0, finds: `${counts.value.source} vs ${counts.value.target} rows` },
           { level: 'keys', ms: keys.ms, rows_moved: keys.value.keysFetched, finds: `missing ${keys.value.missing.length} extra ${keys.value.extra.length} dup ${keys.value.duplicated.length}` },
           { level: 'partitions', ms: state.timings.partitions_ms ?? NaN, rows_moved: 0, finds: `${state.partitions?.namedDays.length ?? 0} days` },
-          { level: 'full pull (values)', ms: full.ms, rows_moved: full.value.rowsFetched, finds: kinds(full.value.diffs) },
+          { level: 'full pull (values)', ms: fullMs, rows_moved: full.value.rowsFetched, finds: kinds(full.value.diffs) },
           { level: 'bisection', ms: state.timings.bisect_ms ?? NaN, rows_moved: state.found?.rowsFetched ?? 0, finds: kinds(state.found?.diffs ?? []) },
         ];
         ctx.out.table(state.levels.map((l) => ({ ...l, ms: Math.round(l.ms) })));
-        const speedup = full.ms / (state.timings.bisect_ms ?? NaN);
-        ctx.out.note(`bisection ${speedup.toFixed(1)}× faster than the full pull, ${((state.timings.bisect_ms ?? 0) / counts.ms).toFixed(1)}× count(*)`);
+        const speedup = fullMs / (state.timings.bisect_ms ?? NaN);
+        ctx.out.note(`bisection runs ${bisectRuns.map(Math.round).join(', ')} ms (median ${Math.round(state.timings.bisect_ms)}); full pull ${Math.round(fullMs)} ms (fastest of 2)`);
+        ctx.out.note(`bisection ${speedup.toFixed(1)}× faster than the full pull, ${((state.timings.bisect_ms ?? 0) / (state.timings.count_ms ?? NaN)).toFixed(1)}× count(*)`);
       },
     },
     {
@@ -331,14 +352,14 @@ export const reconciliationLab: Lab<Impl, State> = {
       id: 'bisection-beats-full-pull',
       title: '≥ 5× faster than a full pull',
       statement:
-        'Bisection finds the same differences at least 5× faster than pulling both tables and comparing them, measured in the same run (the issue\'s bar is set at 1M rows: --scale 10).',
+        'Bisection finds the same differences at least 5× faster than pulling both tables and comparing them, measured in the same run: the median of five bisections against the faster of two full pulls (the issue\'s bar is set at 1M rows: --scale 10).',
       benchmark: true,
       check(s) {
         const speedup = (s.timings.fullpull_ms ?? NaN) / (s.timings.bisect_ms ?? NaN);
         const same = s.fullPull ? s.fullPull.score.precision === 1 && s.fullPull.score.recall === 1 : false;
         return {
           passed: speedup >= 5 && same,
-          evidence: { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 10) / 10, full_pull_agrees: same },
+          evidence: { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), bisect_runs: s.timings.bisect_runs ?? 1, fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 10) / 10, full_pull_agrees: same },
           counterexample: speedup >= 5 ? undefined : `at ${s.rows} rows the full pull took ${Math.round(s.timings.fullpull_ms ?? NaN)} ms and bisection ${Math.round(s.timings.bisect_ms ?? NaN)} ms (${speedup.toFixed(1)}×)`,
         };
       },

@@ -71,7 +71,11 @@ export function canonicalTextWith(spelling: CanonicalSpelling): Dialect['canonic
  */
 export function canonicalRowHash(dialect: Dialect, columns: readonly { expr: string; kind: CanonicalKind }[]): string {
   if (columns.length === 0) throw new Error('canonicalRowHash needs at least one column');
-  return dialect.hash64(columns.map((c) => dialect.canonicalText(c.expr, c.kind)).join(' || '));
+  // One concat() of the self-delimiting, never-NULL column texts: the same text as chaining them
+  // with ||, but built in one step instead of one intermediate string per column (DuckDB and
+  // PostgreSQL both spend a visible share of a row hash on those copies).
+  const texts = columns.map((c) => dialect.canonicalText(c.expr, c.kind));
+  return dialect.hash64(texts.length === 1 ? texts[0]! : `concat(${texts.join(', ')})`);
 }
 
 /**
