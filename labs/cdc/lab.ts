@@ -39,6 +39,7 @@ import {
 import { createSourceTables, currentWalLsn, runWorkload, type WorkloadRun } from '../../pipelines/cdc/source.ts';
 import type { CaptureConfig } from '../../pipelines/cdc/capture.ts';
 import { cdcPitfalls } from './pitfalls.ts';
+import { InterruptedError } from '../../pipelines/errors.ts';
 
 export type CdcImpl = ApplyImpl;
 
@@ -93,6 +94,10 @@ interface State {
   sf?: { emulator: boolean };
   workload?: CdcWorkload;
   phase1Items?: WorkloadItem[];
+  phase2Items?: WorkloadItem[];
+  benchItems?: WorkloadItem[];
+  /** The apply crash point's batch: the one carrying this change (an insert no later change touches). */
+  sentinel?: { topic: string; key: string };
   snapshotRows: number;
   phase1?: WorkloadRun & { startedAt: number; caughtUpAt: number };
   phase2?: WorkloadRun;
@@ -113,6 +118,12 @@ interface State {
   audit?: TopicAudit;
   cleanup?: () => Promise<void>;
   mode: 'full' | 'check';
+  /** Per-candidate tag in consumer-group names. */
+  runTag: string;
+  /** Check mode: the topics captured once per run, replayed by this candidate. */
+  shared?: SharedCapture;
+  lagT0?: number;
+  mainGroup?: string;
 }
 
 const TABLES: CdcTable[] = ['customers', 'orders'];
@@ -165,14 +176,35 @@ interface ApplyHandle {
   killTimer?: NodeJS.Timeout;
 }
 
+/**
+ * The change the between-commits crash is armed on: the last insert of phase 1 of a key that no
+ * other change, before or after, touches (a brand-new row, never updated or deleted). The batch
+ * carrying it is the only one with that key, and losing it leaves that row missing for good — so a
+ * lost batch always shows, whatever the batch boundaries were.
+ */
+export function sentinelChange(phase: readonly WorkloadItem[], later: readonly WorkloadItem[], topicPrefix: string): { topic: string; key: string } {
+  const changes = new Map<string, number>();
+  for (const item of [...phase, ...later]) if (item.kind === 'txn') for (const o of item.ops) changes.set(`${o.table}:${o.key}`, (changes.get(`${o.table}:${o.key}`) ?? 0) + 1);
+  for (let i = phase.length - 1; i >= 0; i--) {
+    const item = phase[i]!;
+    if (item.kind !== 'txn') continue;
+    for (let j = item.ops.length - 1; j >= 0; j--) {
+      const o = item.ops[j]!;
+      // One change in all: an insert of a new key (a re-insert has its delete, an initial row is not inserted).
+      if (o.kind === 'insert' && changes.get(`${o.table}:${o.key}`) === 1) return { topic: topicFor(topicPrefix, `public.${o.table}`), key: JSON.stringify({ [KEY[o.table]]: o.key }) };
+    }
+  }
+  throw new Error('cdc: the workload has no insert that stays untouched (cannot arm the apply crash point)');
+}
+
 /** Starts one apply process (restarted after crashes) in its own consumer group. */
 function launchApply(
   ctx: LabContext,
   s: State,
   impl: CdcImpl,
-  opts: { label: string; target: CdcTarget; crash?: { afterEvents: number }; killAfterMs?: number; sessionTimeout?: number },
+  opts: { label: string; target: CdcTarget; crash?: { afterEvents: number; key?: { topic: string; key: string } }; killAfterMs?: number; sessionTimeout?: number },
 ): ApplyHandle {
-  const groupId = ctx.engines.name(`${s.names!.topicPrefix}_${opts.label}`);
+  const groupId = groupName(ctx, s, opts.label);
   const run: ApplyRun = { crashed: [], fresh: 0, batches: 0, rejoinMs: [] };
   const proc = new Restarting(opts.label, (attempt) =>
     startApply(
@@ -182,7 +214,7 @@ function launchApply(
         topics: s.names!.topics,
         target: opts.target,
         impl,
-        crash: attempt === 0 && opts.crash ? { point: APPLY_CRASH_POINT, afterEvents: opts.crash.afterEvents } : undefined,
+        crash: attempt === 0 && opts.crash ? { point: APPLY_CRASH_POINT, ...opts.crash } : undefined,
         sessionTimeout: opts.sessionTimeout ?? s.sessionTimeout,
       },
       opts.label,
@@ -244,6 +276,166 @@ async function drainAndStop(s: State, h: ApplyHandle, killExpected = false): Pro
   return h.run;
 }
 
+/** A consumer group of this run (a candidate's groups never meet another's on shared topics). */
+function groupName(ctx: LabContext, s: State, label: string): string {
+  return ctx.engines.name(`${s.names!.topicPrefix}_${s.runTag}_${label}`);
+}
+
+/** Full run: source, topics, and a capture process streaming while the workload runs (it dies once at its crash point). */
+async function setupLiveCapture(ctx: LabContext, s: State): Promise<void> {
+  const suffix = randomBytes(2).toString('hex');
+  const topicPrefix = ctx.engines.name(`cdc${suffix}`);
+  s.names = {
+    topicPrefix,
+    slot: ctx.engines.name(`cdc_slot_${suffix}`),
+    publication: ctx.engines.name(`cdc_pub_${suffix}`),
+    topics: SOURCE_TABLES.map((t) => topicFor(topicPrefix, t)),
+  };
+  const { brokers } = await ctx.engines.kafka();
+  s.brokers = brokers;
+  s.kafka = kafkaClient(brokers);
+  s.admin = s.kafka.admin();
+  await s.admin.connect();
+  const sourceUrl = await ctx.engines.freshPgDatabase('cdc_source');
+  s.source = await ctx.engines.pg(sourceUrl, 'cdc_source');
+  s.cleanup = cleanupFor(s);
+  ctx.engines.onStop(() => s.cleanup!());
+
+  s.workload = new CdcWorkload(ctx.seed);
+  await createSourceTables(s.source, s.workload.initialRows(ctx.scale));
+  await createTopics(s.admin, s.names.topics, PARTITIONS);
+  s.sessionTimeout = await consumerSessionTimeout(s.admin);
+
+  // Generated up front (same data, same order as generating each phase when it runs): the capture's
+  // crash point is armed just past phase 1's exact change count, and the apply's at the change no
+  // later phase touches.
+  s.phase1Items = s.workload.phase(Math.round(CHANGES_PER_SCALE * ctx.scale), { schemaChangeAt: 0.5 });
+  s.phase2Items = s.workload.phase(100);
+  s.benchItems = s.workload.phase(Math.round(CHANGES_PER_SCALE * ctx.scale));
+  s.sentinel = sentinelChange(s.phase1Items, [...s.phase2Items, ...s.benchItems], topicPrefix);
+  const phase1Changes = s.phase1Items.reduce((n, i) => n + (i.kind === 'txn' ? i.ops.length : 0), 0);
+  const captureConfig = (s.captureConfig = {
+    pgUrl: sourceUrl,
+    slot: s.names.slot,
+    publication: s.names.publication,
+    tables: [...SOURCE_TABLES],
+    brokers,
+    topicPrefix,
+  });
+  s.capture = new Restarting('capture', (attempt) =>
+    startCapture({
+      ...captureConfig,
+      // Die in the first flush after phase 1 — after Kafka's ack, before the slot's.
+      crash: attempt === 0 ? { point: CAPTURE_CRASH_POINT, afterEvents: phase1Changes + 1 } : undefined,
+    }),
+  );
+}
+
+interface SharedCapture {
+  names: NonNullable<State['names']>;
+  brokers: string[];
+  kafka: Kafka;
+  admin: Admin;
+  source: PgEngine;
+  sessionTimeout: number;
+  items: WorkloadItem[];
+  sentinel: { topic: string; key: string };
+  snapshotRows: number;
+  run: WorkloadRun;
+  endLsn: string;
+  audit: TopicAudit;
+}
+
+const sharedCaptures = new WeakMap<object, Map<string, Promise<SharedCapture>>>();
+
+/** The topics of one (engine set, seed, scale), captured once; later candidates reuse them. */
+function capturedTopics(ctx: LabContext): Promise<SharedCapture> {
+  let byKey = sharedCaptures.get(ctx.engines);
+  if (!byKey) sharedCaptures.set(ctx.engines, (byKey = new Map()));
+  const key = `${ctx.seed}|${ctx.scale}`;
+  let p = byKey.get(key);
+  if (!p) {
+    p = captureOnce(ctx);
+    byKey.set(key, p);
+    p.catch(() => byKey!.delete(key));
+  }
+  return p;
+}
+
+/** Source + snapshot + workload → Kafka through the capture process, until the slot has confirmed the end; then the topic audit. */
+async function captureOnce(ctx: LabContext): Promise<SharedCapture> {
+  const suffix = randomBytes(2).toString('hex');
+  const topicPrefix = ctx.engines.name(`cdc${suffix}`);
+  const names = {
+    topicPrefix,
+    slot: ctx.engines.name(`cdc_slot_${suffix}`),
+    publication: ctx.engines.name(`cdc_pub_${suffix}`),
+    topics: SOURCE_TABLES.map((t) => topicFor(topicPrefix, t)),
+  };
+  const { brokers } = await ctx.engines.kafka();
+  const kafka = kafkaClient(brokers);
+  const admin = kafka.admin();
+  await admin.connect();
+  const sourceUrl = await ctx.engines.freshPgDatabase('cdc_source');
+  const source = await ctx.engines.pg(sourceUrl, 'cdc_source');
+  let capture: Restarting | undefined;
+  ctx.engines.onStop(async () => {
+    await capture?.stop().catch(() => undefined);
+    await dropSlotAndPublication(source, names);
+    await admin.deleteTopics({ topics: names.topics }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  });
+  const workload = new CdcWorkload(ctx.seed);
+  await createSourceTables(source, workload.initialRows(ctx.scale));
+  await createTopics(admin, names.topics, PARTITIONS);
+  const sessionTimeout = await consumerSessionTimeout(admin);
+  const items = workload.phase(Math.round(CHANGES_PER_SCALE * ctx.scale), { schemaChangeAt: 0.5 });
+  capture = new Restarting('capture', () =>
+    startCapture({ pgUrl: sourceUrl, slot: names.slot, publication: names.publication, tables: [...SOURCE_TABLES], brokers, topicPrefix }),
+  );
+  const ready = await capture.proc.waitFor('ready', 60000);
+  const run = await runWorkload(source, items, ctx.signal);
+  const endLsn = await currentWalLsn(source);
+  const deadline = Date.now() + 60000 + 2000 * ctx.scale;
+  while ((await slotBehind(source, names.slot, endLsn)) !== 0) {
+    const dead = capture.health();
+    if (dead) throw new Error(dead);
+    if (ctx.signal.aborted) throw new InterruptedError('interrupted');
+    if (Date.now() > deadline) throw new Error(`cdc: capture not caught up after ${deadline} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await capture.stop();
+  const audit = await auditTopics(kafka, admin, ctx.engines.name(`${topicPrefix}_audit`), names.topics, 60000 + 2000 * ctx.scale);
+  return {
+    names,
+    brokers,
+    kafka,
+    admin,
+    source,
+    sessionTimeout,
+    items,
+    sentinel: sentinelChange(items, [], topicPrefix),
+    snapshotRows: Number(ready.snapshotRows),
+    run,
+    endLsn,
+    audit,
+  };
+}
+
+/** A slot pins WAL and blocks DROP DATABASE: drop it (retry while its walsender lets go), and the publication. */
+async function dropSlotAndPublication(source: PgEngine, names: { slot: string; publication: string }): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const [r] = await source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [names.slot]).catch(() => [undefined]);
+    if (!r) break;
+    if (!r.active) {
+      await source.exec(`SELECT pg_drop_replication_slot($1)`, [names.slot]).catch(() => undefined);
+      continue;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await source.exec(`DROP PUBLICATION IF EXISTS ${source.dialect.ident(names.publication)}`).catch(() => undefined);
+}
+
 export const cdcLab: Lab<CdcImpl, State> = {
   id: 'cdc',
   title: 'CDC: Postgres WAL → Kafka → MERGE, exactly-once in effect',
@@ -252,60 +444,47 @@ export const cdcLab: Lab<CdcImpl, State> = {
   engines: ['duckdb', 'postgres', 'snowflake'],
   reference: referenceImpl,
   pitfalls: cdcPitfalls,
-  newState: (ctx) => ({ brokers: [], targets: {}, aBatches: [], lag: [], sessionTimeout: 6000, snapshotRows: 0, mode: ctx.mode }),
+  newState: (ctx) => ({ brokers: [], targets: {}, aBatches: [], lag: [], sessionTimeout: 6000, snapshotRows: 0, mode: ctx.mode, runTag: '' }),
   checkScale: (scale) => Math.min(scale, 0.25),
   steps: [
     {
       title: 'Source tables + rows; capture process: publication, slot, snapshot (op=r); apply process joins its group',
       async run(ctx, impl, s) {
-        const suffix = randomBytes(2).toString('hex');
-        const topicPrefix = ctx.engines.name(`cdc${suffix}`);
-        s.names = {
-          topicPrefix,
-          slot: ctx.engines.name(`cdc_slot_${suffix}`),
-          publication: ctx.engines.name(`cdc_pub_${suffix}`),
-          topics: SOURCE_TABLES.map((t) => topicFor(topicPrefix, t)),
-        };
+        s.runTag = randomBytes(2).toString('hex');
         s.dir = mkdtempSync(join(ctx.workDir, 'cdc-'));
-        const { brokers } = await ctx.engines.kafka();
-        s.brokers = brokers;
-        s.kafka = kafkaClient(brokers);
-        s.admin = s.kafka.admin();
-        await s.admin.connect();
-        const sourceUrl = await ctx.engines.freshPgDatabase('cdc_source');
-        s.source = await ctx.engines.pg(sourceUrl, 'cdc_source');
-        s.cleanup = cleanupFor(s);
-        ctx.engines.onStop(() => s.cleanup!());
-
-        s.workload = new CdcWorkload(ctx.seed);
-        await createSourceTables(s.source, s.workload.initialRows(ctx.scale));
-        await createTopics(s.admin, s.names.topics, PARTITIONS);
-        s.sessionTimeout = await consumerSessionTimeout(s.admin);
-
         const make = targetMakers[ctx.engine];
         if (!make) throw new Error(`cdc: no apply target for --engine ${ctx.engine}`);
+        if (ctx.mode === 'check') {
+          // Judging an apply implementation: the capture side is the same for every candidate, so the
+          // workload is captured into Kafka once per run (seed, scale) and each candidate replays
+          // those topics with its own consumer groups into its own targets.
+          const cap = await capturedTopics(ctx);
+          Object.assign(s, {
+            shared: cap,
+            names: cap.names,
+            brokers: cap.brokers,
+            kafka: cap.kafka,
+            admin: cap.admin,
+            source: cap.source,
+            sessionTimeout: cap.sessionTimeout,
+            phase1Items: cap.items,
+            sentinel: cap.sentinel,
+            snapshotRows: cap.snapshotRows,
+            audit: cap.audit,
+            lastEndLsn: cap.endLsn,
+          });
+          s.cleanup = cleanupFor(s);
+          ctx.engines.onStop(() => s.cleanup!());
+          // The lag is sampled from before the candidate's apply starts: it drains a full backlog.
+          s.lagT0 = Date.now();
+          s.sampler = sampleLag(s.admin!, s.source!, groupName(ctx, s, 'main'), s.names!.topics, s.names!.slot, s.lagT0);
+        } else {
+          await setupLiveCapture(ctx, s);
+        }
+        const { brokers } = s;
         s.targets.main = await make(ctx, s.dir, 'main');
         if (ctx.engine === 'snowflake') s.sf = { emulator: (await ctx.engines.providers()).snowflake?.startsWith('emulator') ?? true };
-
-        // Generated up front: the capture's crash point is armed just past phase 1's exact change count.
-        s.phase1Items = s.workload.phase(Math.round(CHANGES_PER_SCALE * ctx.scale), { schemaChangeAt: 0.5 });
-        const phase1Changes = s.phase1Items.reduce((n, i) => n + (i.kind === 'txn' ? i.ops.length : 0), 0);
-        const captureConfig = (s.captureConfig = {
-          pgUrl: sourceUrl,
-          slot: s.names.slot,
-          publication: s.names.publication,
-          tables: [...SOURCE_TABLES],
-          brokers,
-          topicPrefix,
-        });
-        s.capture = new Restarting('capture', (attempt) =>
-          startCapture({
-            ...captureConfig,
-            // Full run: die in the first flush after phase 1 — after Kafka's ack, before the slot's.
-            crash: attempt === 0 && ctx.mode === 'full' ? { point: CAPTURE_CRASH_POINT, afterEvents: phase1Changes + 1 } : undefined,
-          }),
-        );
-        const groupId = ctx.engines.name(`${topicPrefix}_main`);
+        const groupId = (s.mainGroup = groupName(ctx, s, 'main'));
         s.applyA = new Restarting('apply', () =>
           startApply({ brokers, groupId, topics: s.names!.topics, target: s.targets.main!, impl, sessionTimeout: 10000 }, 'apply'),
         );
@@ -313,23 +492,24 @@ export const cdcLab: Lab<CdcImpl, State> = {
           if (m.ev === 'batch') s.aBatches.push({ t: Number(m.t), fresh: Number(m.fresh), lat: (m.lat as number[]) ?? [] });
         });
         // Two more apply processes on the same topics, each into its own fresh target, to be killed:
-        // B by its crash point after its first batch (target committed, offsets not), C by a SIGKILL
-        // from outside at a seeded random moment while the workload streams.
+        // B by its crash point in the batch carrying the sentinel change (after that batch's first
+        // commit, whichever the implementation makes first), C by a SIGKILL from outside at a seeded
+        // random moment while the workload streams (full run only).
         s.targets.crashB = await make(ctx, s.dir, 'crash_between_commits');
-        s.crashB = launchApply(ctx, s, impl, { label: 'crash_between', target: s.targets.crashB, crash: { afterEvents: 1 } });
+        s.crashB = launchApply(ctx, s, impl, { label: 'crash_between', target: s.targets.crashB, crash: { afterEvents: 0, key: s.sentinel } });
         if (ctx.mode === 'full') {
           s.targets.crashC = await make(ctx, s.dir, 'crash_random');
           s.crashC = launchApply(ctx, s, impl, { label: 'crash_random', target: s.targets.crashC, killAfterMs: new Prng(ctx.seed).fork('cdc-kill').int(100, 1500) });
         }
         const [ready] = await Promise.all([
-          s.capture.proc.waitFor('ready', 60000),
+          s.capture?.proc.waitFor('ready', 60000),
           s.applyA.proc.waitFor('joined', 60000),
           s.crashB.proc.proc.waitFor('joined', 60000),
           s.crashC?.proc.proc.waitFor('joined', 60000),
         ]);
-        s.snapshotRows = Number(ready.snapshotRows);
+        if (ready) s.snapshotRows = Number(ready.snapshotRows);
         ctx.out.table([
-          { process: 'capture', pid: s.capture.proc.pid, slot: s.names.slot, snapshot_rows: s.snapshotRows },
+          { process: 'capture', pid: s.capture?.proc.pid ?? null, slot: s.names!.slot, snapshot_rows: s.snapshotRows },
           { process: 'apply', pid: s.applyA.proc.pid, slot: `group ${groupId.slice(-12)}`, snapshot_rows: null },
         ]);
       },
@@ -337,8 +517,27 @@ export const cdcLab: Lab<CdcImpl, State> = {
     {
       title: 'Workload: inserts, updates, deletes, re-inserts, hot rows, schema change — while both processes run',
       async run(ctx, _impl, s) {
+        if (s.shared) {
+          // Check mode: the candidate's apply drains the captured topics (lag sampled since step 1).
+          await waitCaughtUp({
+            admin: s.admin!,
+            source: s.source!,
+            slot: s.names!.slot,
+            endLsn: s.shared.endLsn,
+            groupId: s.mainGroup!,
+            topics: s.names!.topics,
+            timeoutMs: 60000 + 2000 * ctx.scale,
+            alive: () => s.applyA!.health(),
+            signal: ctx.signal,
+          });
+          const fresh = s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t);
+          s.phase1 = { ...s.shared.run, startedAt: s.lagT0!, caughtUpAt: fresh.length ? Math.max(...fresh) : Date.now() };
+          s.schema = { targetHasColumn: false, sourceNulls: 0, targetNulls: 0, sourceValues: 0, applyRestartsBefore: s.applyA!.restarts, applyPid: s.applyA!.proc.pid };
+          ctx.out.table([{ transactions: s.shared.run.transactions, changes: s.shared.run.changes, schema_changes: s.shared.run.ddl, captured_once: true, caught_up_ms: s.phase1.caughtUpAt - s.lagT0! }]);
+          return;
+        }
         const t0 = Date.now();
-        s.sampler = sampleLag(s.admin!, s.source!, ctx.engines.name(`${s.names!.topicPrefix}_main`), s.names!.topics, s.names!.slot, t0);
+        s.sampler = sampleLag(s.admin!, s.source!, groupName(ctx, s, 'main'), s.names!.topics, s.names!.slot, t0);
         const items = s.phase1Items!;
         const restartsBefore = s.applyA!.restarts;
         const applyPid = s.applyA!.proc.pid;
@@ -349,10 +548,10 @@ export const cdcLab: Lab<CdcImpl, State> = {
           source: s.source!,
           slot: s.names!.slot,
           endLsn,
-          groupId: ctx.engines.name(`${s.names!.topicPrefix}_main`),
+          groupId: groupName(ctx, s, 'main'),
           topics: s.names!.topics,
           timeoutMs: 60000 + 2000 * ctx.scale,
-          alive: () => s.capture!.health() ?? s.applyA!.health(),
+          alive: () => s.capture?.health() ?? s.applyA!.health(),
           signal: ctx.signal,
         });
         const caughtUpAt = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
@@ -371,31 +570,29 @@ export const cdcLab: Lab<CdcImpl, State> = {
     {
       title: 'Capture crash: SIGKILL after the Kafka ack, before the slot ack — restart, Postgres re-sends',
       async run(ctx, _impl, s) {
-        if (ctx.mode === 'check') {
+        if (s.shared) {
           ctx.out.note('skipped in check mode (the capture is the same for every apply implementation)');
-        } else {
-          const items = s.workload!.phase(100);
-          s.phase2 = await runWorkload(s.source!, items, ctx.signal);
+          s.captureCrash = { ends: [], duplicatesPublished: 0 };
+          return;
         }
+        s.phase2 = await runWorkload(s.source!, s.phase2Items!, ctx.signal);
         const endLsn = await currentWalLsn(s.source!);
         await waitCaughtUp({
           admin: s.admin!,
           source: s.source!,
           slot: s.names!.slot,
           endLsn,
-          groupId: ctx.engines.name(`${s.names!.topicPrefix}_main`),
+          groupId: groupName(ctx, s, 'main'),
           topics: s.names!.topics,
           timeoutMs: 60000,
-          alive: () => s.capture!.health() ?? s.applyA!.health(),
+          alive: () => s.capture?.health() ?? s.applyA!.health(),
           signal: ctx.signal,
         });
         s.lastEndLsn = endLsn;
         s.captureCrash = { ends: [...s.capture!.ends], duplicatesPublished: 0 };
-        if (ctx.mode === 'full') {
-          ctx.out.table(
-            s.capture!.ends.map((e) => ({ process: e.process, pid: e.pid, died_by: e.signal ?? `exit ${e.code}`, at_point: e.crashPoint ?? '—', restarted: true })),
-          );
-        }
+        ctx.out.table(
+          s.capture!.ends.map((e) => ({ process: e.process, pid: e.pid, died_by: e.signal ?? `exit ${e.code}`, at_point: e.crashPoint ?? '—', restarted: true })),
+        );
       },
     },
     {
@@ -407,7 +604,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
         const paused = [s.crashB, s.crashC].filter((h): h is ApplyHandle => !!h);
         await Promise.all(paused.map((h) => pauseApply(h)));
         await s.capture!.stop();
-        const run = await runWorkload(s.source!, s.workload!.phase(Math.round(CHANGES_PER_SCALE * ctx.scale)), ctx.signal);
+        const run = await runWorkload(s.source!, s.benchItems!, ctx.signal);
         const endLsn = await currentWalLsn(s.source!);
         s.capture = new Restarting('capture', () => startCapture(s.captureConfig!));
         await s.capture.proc.waitFor('ready', 60000);
@@ -417,10 +614,10 @@ export const cdcLab: Lab<CdcImpl, State> = {
           source: s.source!,
           slot: s.names!.slot,
           endLsn,
-          groupId: ctx.engines.name(`${s.names!.topicPrefix}_main`),
+          groupId: groupName(ctx, s, 'main'),
           topics: s.names!.topics,
           timeoutMs: 60000 + 2000 * ctx.scale,
-          alive: () => s.capture!.health() ?? s.applyA!.health(),
+          alive: () => s.capture?.health() ?? s.applyA!.health(),
           signal: ctx.signal,
         });
         const last = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
@@ -435,10 +632,10 @@ export const cdcLab: Lab<CdcImpl, State> = {
       async run(ctx, _impl, s) {
         await s.sampler!.stop();
         s.lag = s.sampler!.samples;
-        const groupId = ctx.engines.name(`${s.names!.topicPrefix}_main`);
+        const groupId = groupName(ctx, s, 'main');
         s.lagEnd = { consumerLag: await consumerLag(s.admin!, groupId, s.names!.topics), slotBehindBytes: await slotBehind(s.source!, s.names!.slot, s.lastEndLsn!) };
         s.lag.push({ t: Date.now() - s.phase1!.startedAt, consumerLag: s.lagEnd.consumerLag, slotLagBytes: s.lagEnd.slotBehindBytes });
-        const [b, c] = await Promise.all([drainAndStop(s, s.crashB!), s.crashC ? drainAndStop(s, s.crashC, true) : null, s.capture!.stop(), s.applyA!.stop()]);
+        const [b, c] = await Promise.all([drainAndStop(s, s.crashB!), s.crashC ? drainAndStop(s, s.crashC, true) : null, s.capture?.stop(), s.applyA!.stop()]);
         s.crashBetweenCommits = { ...b, diff: await withTarget(s.targets.crashB!, (db) => compareAll(s.source!, db)) };
         if (c) s.crashRandom = { ...c, diff: await withTarget(s.targets.crashC!, (db) => compareAll(s.source!, db)) };
         await withTarget(s.targets.main!, async (db) => {
@@ -504,7 +701,9 @@ export const cdcLab: Lab<CdcImpl, State> = {
     {
       title: 'What the topics carry: a bare consumer reads them (tombstones, duplicates, same-ts_ms keys; the throughput floor)',
       async run(ctx, _impl, s) {
-        s.audit = await auditTopics(s.kafka!, s.admin!, ctx.engines.name(`${s.names!.topicPrefix}_audit`), s.names!.topics, 60000 + 2000 * ctx.scale);
+        // Check mode: audited once, when the shared topics were captured.
+        if (!s.shared) s.audit = await auditTopics(s.kafka!, s.admin!, ctx.engines.name(`${s.names!.topicPrefix}_audit`), s.names!.topics, 60000 + 2000 * ctx.scale);
+        if (!s.audit) throw new Error('cdc: no topic audit');
         s.captureCrash!.duplicatesPublished = s.audit.duplicateEvents;
         ctx.out.table([
           {
@@ -765,19 +964,12 @@ function cleanupFor(s: State): () => Promise<void> {
     if (done) return;
     done = true;
     await Promise.allSettled([s.capture?.stop(), s.applyA?.stop(), s.crashB?.proc.stop(), s.crashC?.proc.stop(), s.sampler?.stop()]);
-    if (s.source && s.names) {
-      // A slot pins WAL and blocks DROP DATABASE: drop it (retry while its walsender lets go).
-      for (let i = 0; i < 50; i++) {
-        const [r] = await s.source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [s.names.slot]).catch(() => [undefined]);
-        if (!r) break;
-        if (!r.active) {
-          await s.source.exec(`SELECT pg_drop_replication_slot($1)`, [s.names.slot]).catch(() => undefined);
-          continue;
-        }
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      await s.source.exec(`DROP PUBLICATION IF EXISTS ${s.source.dialect.ident(s.names.publication)}`).catch(() => undefined);
+    if (s.shared) {
+      // The topics, slot and source belong to the shared capture: only this candidate's groups go.
+      if (s.mainGroup) await s.admin?.deleteGroups([s.mainGroup]).catch(() => undefined);
+      return;
     }
+    if (s.source && s.names) await dropSlotAndPublication(s.source, s.names);
     if (s.admin && s.names) {
       await s.admin.deleteTopics({ topics: s.names.topics }).catch(() => undefined);
       await s.admin.disconnect().catch(() => undefined);

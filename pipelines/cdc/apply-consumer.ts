@@ -74,6 +74,8 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
   const done = new Promise<void>((resolve) => (wake = resolve));
   signal.addEventListener('abort', () => wake(), { once: true });
   consumer.on(consumer.events.CRASH, (e) => {
+    // Kafka-side trouble kafkajs restarts from itself (e.g. "the coordinator is loading" on a fresh broker).
+    if (e.payload.restart) return;
     failure = e.payload.error;
     wake();
   });
@@ -104,14 +106,26 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
           result = await applyFn(db, { topic: batch.topic, partition: batch.partition, table, events });
           visibleAt = Date.now();
         };
+        // An apply that throws would throw again on the same batch: fail now (kafkajs would retry,
+        // then restart the consumer, for ever), offsets not committed.
+        const applyOrFail = () =>
+          apply().catch((err: unknown) => {
+            failure ??= err instanceof Error ? err : new Error(String(err));
+            wake();
+            throw err;
+          });
         received += events.length;
+        // Keyed crash point: only the batch that carries that key's change arms it.
+        const k = cfg.crash?.key;
+        const armed = !k || (batch.topic === k.topic && batch.messages.some((m) => m.value !== null && m.key?.toString() === k.key));
+        const between = () => armed && crashPoint(cfg.crash, APPLY_CRASH_POINT, received, { offset: next, topic: batch.topic, partition: batch.partition });
         if (cfg.impl.commitOffsets === 'before-apply') {
           await commitOffsets();
-          crashPoint(cfg.crash, APPLY_CRASH_POINT, received, { offset: next });
-          await apply();
+          between();
+          await applyOrFail();
         } else {
-          await apply();
-          crashPoint(cfg.crash, APPLY_CRASH_POINT, received, { offset: next });
+          await applyOrFail();
+          between();
           await commitOffsets();
         }
         resolveOffset(batch.lastOffset());

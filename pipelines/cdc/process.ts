@@ -29,6 +29,12 @@ export interface CrashSpec {
   point: string;
   /** Armed once this many events have gone through the point's counter (see each child). */
   afterEvents: number;
+  /**
+   * Apply only: armed in the batch that carries this Kafka key of this topic (a change whose key is
+   * never changed again). The crash point is then defined by the implementation's own steps — after
+   * the first of the batch's two commits — and by the data, never by timing or batch sizes.
+   */
+  key?: { topic: string; key: string };
 }
 
 // ---------------------------------------------------------------- parent side
@@ -66,7 +72,9 @@ export function startCdcProcess(name: string, script: string, config: unknown): 
   let stderr = '';
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': stdout is read to its end first, so a child's last message (the crash
+    // point it died at) is never lost to the race between its exit and its last write.
+    child.once('close', (code, signal) => {
       exitInfo = { code, signal };
       resolve(exitInfo);
     });
