@@ -109,7 +109,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 
 /**
  * Row count and hash sum per segment of width `width` from `origin`, for the rows whose key lies
- * in `ranges` — computed inside the database; only one small row per segment comes back.
+ * in `ranges` (none: every row, unfiltered) — computed inside the database; only one small row per segment comes back.
  * Segment i covers keys [origin + i·width, origin + (i+1)·width − 1].
  */
 export async function segmentChecksums(side: TableSide, spec: ReconSpec, ranges: readonly KeyRange[], origin: number, width: number): Promise<{ segments: Map<number, SegmentChecksum>; queries: number }> {
