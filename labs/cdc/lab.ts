@@ -940,11 +940,11 @@ export const cdcLab: Lab<CdcImpl, State> = {
       return { applyModule: url, applyExport: 'applyBatch', commitOffsets: 'after-target-commit' };
     },
     hints: [
-      'One transaction per batch: read the watermark, MERGE, write the new watermark — all inside `db.transaction`, so a crash leaves either everything or nothing.',
+      'One transaction per batch: read the watermark, MERGE, write the new watermark — all inside `db.transaction`, so a crash leaves either everything or nothing. Create the stage (DDL) before it: Snowflake commits on DDL.',
       'Skip what is already applied: `isBeyondWatermark(event, watermark)` — a replayed or re-sent event is at or below the watermark.',
       'Several changes of one key in one batch: keep only the latest, by position (`_commit_lsn DESC, _lsn DESC`), never by `_ts_ms` — one transaction shares one ts_ms.',
       'The MERGE needs three branches: matched + op d → DELETE; matched → UPDATE; not matched + op not d → INSERT. An update for a key the target never saw must insert.',
-      '`stageChanges` loads the batch into a temp table; `mergeLatestSql(db, table, stage)` writes the reference MERGE, if you want to compare with yours.',
+      '`createStage` makes the temp table (before the transaction), `stageChanges` loads the batch into it; `mergeLatestSql(db, table, stage)` writes the reference MERGE, if you want to compare with yours.',
     ],
     nudges: {
       convergence: 'Compare the counterexample row with its changes in the batch: was the latest change applied, and did an update of an unseen key insert it?',

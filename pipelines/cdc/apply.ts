@@ -92,16 +92,27 @@ export function isBeyondWatermark(e: ChangeEvent, wm: Position | null): boolean 
 export const STAGE_META = ['_op', '_commit_lsn', '_lsn', '_ts_ms'] as const;
 
 /**
- * Loads change rows into a temporary staging table `cdc_stage_<table>`: the row image (after, or
- * before for a delete) plus `_op`, `_commit_lsn`, `_lsn`, `_ts_ms`. Returns its quoted name.
+ * Creates the empty temporary staging table `cdc_stage_<table>` (dropped first if there): the row
+ * columns plus `_op`, `_commit_lsn`, `_lsn`, `_ts_ms`. Returns its quoted name.
+ *
+ * DDL: call it BEFORE `db.transaction` — on Snowflake every DDL statement commits the open
+ * transaction, which would split the MERGE from its watermark. Inside the transaction only
+ * `stageChanges` (an INSERT) touches the stage.
  */
-export async function stageChanges(db: SqlEngine, table: TableSchema, events: readonly ChangeEvent[]): Promise<string> {
+export async function createStage(db: SqlEngine, table: TableSchema): Promise<string> {
   const q = (n: string) => db.dialect.ident(n);
   const stage = q(`cdc_stage_${table.name}`);
   await db.exec(`DROP TABLE IF EXISTS ${stage}`);
   const cols = table.columns.map((c) => `${q(c.name)} ${columnType(db, c.type)}`);
   const b = db.dialect.types.bigint;
   await db.exec(`CREATE TEMP TABLE ${stage} (${cols.join(', ')}, _op ${db.dialect.types.text}, _commit_lsn ${b}, _lsn ${b}, _ts_ms ${b})`);
+  return stage;
+}
+
+/** Loads change rows (the after image, or before for a delete, plus the meta columns) into a stage from `createStage`. DML only. */
+export async function stageChanges(db: SqlEngine, stage: string, table: TableSchema, events: readonly ChangeEvent[]): Promise<void> {
+  const q = (n: string) => db.dialect.ident(n);
+  const b = db.dialect.types.bigint;
   const columns = [
     ...table.columns.map((c) => ({ ident: q(c.name), name: c.name, type: columnType(db, c.type) })),
     ...STAGE_META.map((m) => ({ ident: m, name: m, type: m === '_op' ? db.dialect.types.text : b })),
@@ -117,7 +128,6 @@ export async function stageChanges(db: SqlEngine, table: TableSchema, events: re
     return row;
   });
   await db.exec(cdcDialect(db.name).insertFromJson(stage, columns), [JSON.stringify(rows)]);
-  return stage;
 }
 
 /**
@@ -148,19 +158,22 @@ WHEN NOT MATCHED AND ${insertWhen} THEN INSERT (${all.join(', ')}) VALUES (${all
 
 // ---------------------------------------------------------------- the reference batch apply
 
-export const applyBatch: ApplyBatchFn = async (db, input) =>
-  db.transaction(async (tx) => {
+export const applyBatch: ApplyBatchFn = async (db, input) => {
+  // The stage is DDL: created before the transaction (Snowflake commits on DDL), so the MERGE and
+  // the watermark commit together on every engine.
+  const stage = await createStage(db, input.table);
+  return db.transaction(async (tx) => {
     const wm = await readWatermark(tx, input.topic, input.partition);
     const fresh = input.events.filter((e) => isBeyondWatermark(e, wm));
     if (fresh.length === 0) return { received: input.events.length, fresh: 0, merged: 0 };
-    const stage = await stageChanges(tx, input.table, fresh);
+    await stageChanges(tx, stage, input.table, fresh);
     await tx.exec(mergeLatestSql(tx, input.table, stage));
-    await tx.exec(`DROP TABLE ${stage}`);
     const last = fresh.reduce((m, e) => (comparePosition(positionOf(e), m) > 0 ? positionOf(e) : m), positionOf(fresh[0]!));
     await writeWatermark(tx, input.topic, input.partition, last, fresh.length);
     const merged = new Set(fresh.map((e) => keyOf(input.table.key, (e.after ?? e.before)!))).size;
     return { received: input.events.length, fresh: fresh.length, merged };
   });
+};
 
 // ---------------------------------------------------------------- target tables
 

@@ -14,13 +14,14 @@
  */
 import type { ApplyBatchFn, ApplyBatchInput, ApplyBatchResult } from '../../../pipelines/cdc/apply.ts';
 import type { SqlEngine } from '../../../pipelines/engines/types.ts';
-// Helpers: readWatermark, writeWatermark, isBeyondWatermark, stageChanges, mergeLatestSql.
-// import { isBeyondWatermark, readWatermark, stageChanges, writeWatermark } from '../../../pipelines/cdc/apply.ts';
+// Helpers: readWatermark, writeWatermark, isBeyondWatermark, createStage, stageChanges, mergeLatestSql.
+// import { createStage, isBeyondWatermark, readWatermark, stageChanges, writeWatermark } from '../../../pipelines/cdc/apply.ts';
 
 export const applyBatch: ApplyBatchFn = async (db: SqlEngine, input: ApplyBatchInput): Promise<ApplyBatchResult> => {
-  // TODO 1: open a transaction: `return db.transaction(async (tx) => { … })`.
+  // TODO 1: create the staging table BEFORE the transaction (`createStage(db, input.table)`: DDL, which
+  //         Snowflake commits on the spot), then open one: `return db.transaction(async (tx) => { … })`.
   // TODO 2: read the watermark of (input.topic, input.partition); keep the events beyond it.
-  // TODO 3: stage the fresh events (stageChanges gives you a temp table with _op, _commit_lsn, _lsn, _ts_ms).
+  // TODO 3: stage the fresh events (stageChanges(tx, stage, …) fills the temp table: row + _op, _commit_lsn, _lsn, _ts_ms).
   // TODO 4: MERGE the latest change per key into input.table.name (delete / update / insert).
   // TODO 5: write the new watermark (the largest position you applied); return the counts.
   void db;
