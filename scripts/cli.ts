@@ -14,7 +14,7 @@ import { Engines } from '../pipelines/engines/index.ts';
 import { UsageError } from '../pipelines/errors.ts';
 import { parseArgs, USAGE } from './cli-args.ts';
 import { runCommand, stopOnInterrupt } from './run-command.ts';
-import { writeReport } from '../labs/report/html.ts';
+import { writeReport } from './report/html.ts';
 
 function waitForEnter(): (title: string) => Promise<void> {
   const rl = createInterface({ input: process.stdin });

@@ -14,7 +14,7 @@ import type { AnyLab, LabReport } from '../labs/contract.ts';
 import { LABS } from '../labs/registry.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
-import { writeReport } from '../labs/report/html.ts';
+import { writeReport } from '../scripts/report/html.ts';
 import { REPO_ROOT } from '../scripts/exercise.ts';
 import { fixtureLab } from './exercise-fixture/lab.ts';
 import { testEngines } from './helpers.ts';

@@ -3,7 +3,7 @@
  * Every drawn datum carries class="mark" and a <title> (hover shows the exact value); a chart with
  * no data says so instead of drawing an empty frame.
  */
-import type { ChartSpec, TreeNode } from '../contract.ts';
+import type { ChartSpec, TreeNode } from '../../labs/contract.ts';
 
 export const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4b5563'];
 const STATUS_COLOR: Record<TreeNode['status'], string> = { equal: '#059669', differs: '#dc2626', fetched: '#d97706' };

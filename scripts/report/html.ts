@@ -8,9 +8,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AnyLab, LabReport } from '../contract.ts';
-import { LABS } from '../registry.ts';
-import { formatValue } from '../reporter.ts';
+import type { AnyLab, LabReport } from '../../labs/contract.ts';
+import { LABS } from '../../labs/registry.ts';
+import { formatValue } from '../../labs/reporter.ts';
 import { esc, renderChart } from './charts.ts';
 
 export interface StoredReport {
