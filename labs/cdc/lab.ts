@@ -21,6 +21,8 @@ import {
   diffIsEmpty,
   firstDifference,
   kafkaClient,
+  keepCdcSpares,
+  stopCdcSpares,
   openCdcTarget,
   sampleLag,
   slotBehind,
@@ -177,19 +179,18 @@ interface ApplyHandle {
 }
 
 /**
- * The change the between-commits crash is armed on: the last insert of phase 1 of a key that no
+ * The change the between-commits crash is armed on: the first insert of phase 1 of a key that no
  * other change, before or after, touches (a brand-new row, never updated or deleted). The batch
  * carrying it is the only one with that key, and losing it leaves that row missing for good — so a
- * lost batch always shows, whatever the batch boundaries were.
+ * lost batch always shows, whatever the batch boundaries were. The first such change, so the crash
+ * and the restart (which waits out the killed consumer's session) overlap the rest of the stream.
  */
 export function sentinelChange(phase: readonly WorkloadItem[], later: readonly WorkloadItem[], topicPrefix: string): { topic: string; key: string } {
   const changes = new Map<string, number>();
   for (const item of [...phase, ...later]) if (item.kind === 'txn') for (const o of item.ops) changes.set(`${o.table}:${o.key}`, (changes.get(`${o.table}:${o.key}`) ?? 0) + 1);
-  for (let i = phase.length - 1; i >= 0; i--) {
-    const item = phase[i]!;
+  for (const item of phase) {
     if (item.kind !== 'txn') continue;
-    for (let j = item.ops.length - 1; j >= 0; j--) {
-      const o = item.ops[j]!;
+    for (const o of item.ops) {
       // One change in all: an insert of a new key (a re-insert has its delete, an initial row is not inserted).
       if (o.kind === 'insert' && changes.get(`${o.table}:${o.key}`) === 1) return { topic: topicFor(topicPrefix, `public.${o.table}`), key: JSON.stringify({ [KEY[o.table]]: o.key }) };
     }
@@ -436,6 +437,30 @@ async function dropSlotAndPublication(source: PgEngine, names: { slot: string; p
   await source.exec(`DROP PUBLICATION IF EXISTS ${source.dialect.ident(names.publication)}`).catch(() => undefined);
 }
 
+/** The main target: compare, rows for --out, watermarks, fingerprint, the schema-change figures. */
+async function compareMain(s: State): Promise<void> {
+  await withTarget(s.targets.main!, async (db) => {
+    const diff = await compareAll(s.source!, db);
+    const rows: Record<string, Record<string, unknown>[]> = {};
+    for (const t of TABLES) rows[t] = await db.query(`SELECT * FROM ${db.dialect.ident(t)} ORDER BY ${db.dialect.ident(KEY[t])}`);
+    const watermarks = await db.query(`SELECT * FROM ${WATERMARK_TABLE} ORDER BY topic, kafka_partition`);
+    s.main = { diff, rows, watermarks, fingerprint: await fingerprint(db) };
+    const col = SCHEMA_CHANGE.column;
+    const [src] = await s.source!.query<{ nulls: number; vals: number }>(
+      `SELECT COUNT(*) FILTER (WHERE ${col} IS NULL) AS nulls, COUNT(${col}) AS vals FROM customers`,
+    );
+    // information_schema spells names as the engine stored them (Snowflake: upper case).
+    const cat = (n: string) => db.dialect.catalogName?.(n) ?? n;
+    const tcols = await db.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+      [cat('customers')],
+    );
+    const has = tcols.some((c) => c.column_name === cat(col));
+    const [tgt] = has ? await db.query<{ nulls: number }>(`SELECT COUNT(*) - COUNT(${col}) AS nulls FROM customers`) : [{ nulls: 0 }];
+    Object.assign(s.schema!, { targetHasColumn: has, sourceNulls: Number(src!.nulls), sourceValues: Number(src!.vals), targetNulls: Number(tgt!.nulls) });
+  });
+}
+
 export const cdcLab: Lab<CdcImpl, State> = {
   id: 'cdc',
   title: 'CDC: Postgres WAL → Kafka → MERGE, exactly-once in effect',
@@ -451,6 +476,10 @@ export const cdcLab: Lab<CdcImpl, State> = {
       title: 'Source tables + rows; capture process: publication, slot, snapshot (op=r); apply process joins its group',
       async run(ctx, impl, s) {
         s.runTag = randomBytes(2).toString('hex');
+        // Booted apply (and capture) processes waiting as spares: every start and every restart after
+        // a crash takes one instead of booting node + tsx on the spot.
+        keepCdcSpares({ apply: 2, capture: ctx.mode === 'full' ? 1 : 0 });
+        ctx.engines.onStop(() => stopCdcSpares());
         s.dir = mkdtempSync(join(ctx.workDir, 'cdc-'));
         const make = targetMakers[ctx.engine];
         if (!make) throw new Error(`cdc: no apply target for --engine ${ctx.engine}`);
@@ -635,29 +664,15 @@ export const cdcLab: Lab<CdcImpl, State> = {
         const groupId = groupName(ctx, s, 'main');
         s.lagEnd = { consumerLag: await consumerLag(s.admin!, groupId, s.names!.topics), slotBehindBytes: await slotBehind(s.source!, s.names!.slot, s.lastEndLsn!) };
         s.lag.push({ t: Date.now() - s.phase1!.startedAt, consumerLag: s.lagEnd.consumerLag, slotLagBytes: s.lagEnd.slotBehindBytes });
-        const [b, c] = await Promise.all([drainAndStop(s, s.crashB!), s.crashC ? drainAndStop(s, s.crashC, true) : null, s.capture?.stop(), s.applyA!.stop()]);
-        s.crashBetweenCommits = { ...b, diff: await withTarget(s.targets.crashB!, (db) => compareAll(s.source!, db)) };
-        if (c) s.crashRandom = { ...c, diff: await withTarget(s.targets.crashC!, (db) => compareAll(s.source!, db)) };
-        await withTarget(s.targets.main!, async (db) => {
-          const diff = await compareAll(s.source!, db);
-          const rows: Record<string, Record<string, unknown>[]> = {};
-          for (const t of TABLES) rows[t] = await db.query(`SELECT * FROM ${db.dialect.ident(t)} ORDER BY ${db.dialect.ident(KEY[t])}`);
-          const watermarks = await db.query(`SELECT * FROM ${WATERMARK_TABLE} ORDER BY topic, kafka_partition`);
-          s.main = { diff, rows, watermarks, fingerprint: await fingerprint(db) };
-          const col = SCHEMA_CHANGE.column;
-          const [src] = await s.source!.query<{ nulls: number; vals: number }>(
-            `SELECT COUNT(*) FILTER (WHERE ${col} IS NULL) AS nulls, COUNT(${col}) AS vals FROM customers`,
-          );
-          // information_schema spells names as the engine stored them (Snowflake: upper case).
-          const cat = (n: string) => db.dialect.catalogName?.(n) ?? n;
-          const tcols = await db.query<{ column_name: string }>(
-            `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-            [cat('customers')],
-          );
-          const has = tcols.some((c) => c.column_name === cat(col));
-          const [tgt] = has ? await db.query<{ nulls: number }>(`SELECT COUNT(*) - COUNT(${col}) AS nulls FROM customers`) : [{ nulls: 0 }];
-          Object.assign(s.schema!, { targetHasColumn: has, sourceNulls: Number(src!.nulls), sourceValues: Number(src!.vals), targetNulls: Number(tgt!.nulls) });
-        });
+        // Each target is compared as soon as its apply has stopped, the three side by side.
+        const [b, c] = await Promise.all([
+          drainAndStop(s, s.crashB!).then(async (r) => ({ ...r, diff: await withTarget(s.targets.crashB!, (db) => compareAll(s.source!, db)) })),
+          s.crashC ? drainAndStop(s, s.crashC, true).then(async (r) => ({ ...r, diff: await withTarget(s.targets.crashC!, (db) => compareAll(s.source!, db)) })) : null,
+          s.capture?.stop(),
+          s.applyA!.stop().then(() => compareMain(s)),
+        ]);
+        s.crashBetweenCommits = b;
+        if (c) s.crashRandom = c;
         const rows = [
           { target: 'main', diff: s.main!.diff },
           { target: 'killed between commits', diff: s.crashBetweenCommits.diff! },

@@ -10,7 +10,7 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { SqlEngine } from '../engines/types.ts';
-import { startCdcProcess, type CdcProcess, type CrashSpec } from './process.ts';
+import { keepSpares, startCdcProcess, stopSpares, type CdcProcess, type CrashSpec } from './process.ts';
 import type { CaptureConfig } from './capture.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
@@ -32,6 +32,17 @@ export function startCapture(config: CaptureConfig, name = 'capture'): CdcProces
 export function startApply(config: ApplyConfig, name = 'apply'): CdcProcess {
   return startCdcProcess(name, APPLY_MAIN, config);
 }
+
+/**
+ * Keep booted apply and capture processes waiting as a spare: starts and
+ * restarts then skip the child's boot. `stopCdcSpares` ends them (register it with `engines.onStop`).
+ */
+export function keepCdcSpares(opts: { apply: number; capture: number }): void {
+  keepSpares([APPLY_MAIN], opts.apply);
+  keepSpares([CAPTURE_MAIN], opts.capture);
+}
+
+export { stopSpares as stopCdcSpares };
 
 export function kafkaClient(brokers: string[], clientId = 'de-lab-cdc'): Kafka {
   return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });

@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const MARK = '@@cdc ';
+const AWAIT_JOB = '--await-job';
 
 export type ChildMessage = { ev: string } & Record<string, unknown>;
 
@@ -62,8 +63,55 @@ export interface CdcProcess {
   stderrTail(): string;
 }
 
+/**
+ * Spares: children already booted (node + tsx + their modules: ~0.7 s of CPU each) that wait for
+ * their config on stdin. `startCdcProcess` hands one out when there is one, so a start — or the
+ * restart after a crash — costs a stdin line instead of a boot. A spare is a fresh process that has
+ * run nothing yet: a crash test still kills, and restarts, real processes.
+ */
+type Child = CdcProcess & { job(name: string, config: unknown): void; alive(): boolean };
+const spares = new Map<string, Child[]>();
+const keepWarm = new Map<string, number>();
+
+function refill(script: string): void {
+  const list = spares.get(script) ?? [];
+  spares.set(script, list);
+  while (list.length < (keepWarm.get(script) ?? 0)) list.push(spawnChild('spare', script, null));
+}
+
+/** From now on keep `count` booted spares of each script ready (a spare taken is replaced at once). */
+export function keepSpares(scripts: readonly string[], count = 1): void {
+  for (const script of scripts) {
+    keepWarm.set(script, count);
+    refill(script);
+  }
+}
+
+/** Stops keeping spares, and stops the ones waiting. */
+export async function stopSpares(): Promise<void> {
+  keepWarm.clear();
+  const waiting = [...spares.values()].flat();
+  spares.clear();
+  await Promise.all(waiting.map((p) => p.stop()));
+}
+
 export function startCdcProcess(name: string, script: string, config: unknown): CdcProcess {
-  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader(), fileURLToPath(script), JSON.stringify(config)], {
+  const list = spares.get(script) ?? [];
+  // The spare that booted first (the oldest) is the likeliest to be ready.
+  let spare = list.shift();
+  while (spare && !spare.alive()) spare = list.shift();
+  refill(script);
+  if (spare) {
+    spare.job(name, config);
+    return spare;
+  }
+  return spawnChild(name, script, config);
+}
+
+function spawnChild(childName: string, script: string, config: unknown): Child {
+  let name = childName;
+  // A spare gets `--await-job` and its config later, as one `job <json>` line on stdin.
+  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader(), fileURLToPath(script), config === null ? AWAIT_JOB : JSON.stringify(config)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
   });
@@ -96,9 +144,16 @@ export function startCdcProcess(name: string, script: string, config: unknown): 
     stderr = (stderr + d.toString()).slice(-4000);
   });
   child.stdin!.on('error', () => undefined);
-  const proc: CdcProcess = {
-    name,
+  const proc: Child = {
+    get name() {
+      return name;
+    },
     pid: child.pid!,
+    job(jobName, config) {
+      name = jobName;
+      child.stdin!.write(`job ${JSON.stringify(config)}\n`);
+    },
+    alive: () => exitInfo === null,
     messages,
     exited,
     onMessage: (fn) => void listeners.push(fn),
@@ -154,31 +209,49 @@ export function send(msg: ChildMessage): void {
  * stdin (parent gone) exits immediately.
  */
 export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSignal) => Promise<void>>): void {
-  const config = JSON.parse(process.argv[2] ?? '{}') as C;
+  const arg = process.argv[2] ?? '{}';
   const abort = new AbortController();
+  let gotJob: (config: C) => void = () => undefined;
+  const job = new Promise<C>((resolve) => (gotJob = resolve));
+  if (arg !== AWAIT_JOB) gotJob(JSON.parse(arg) as C);
+  let pending = '';
+  const orphaned = () => process.exit(0);
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (d: string) => {
-    if (d.includes('stop')) abort.abort();
+    pending += d;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line === 'stop') {
+        // A spare stopped before it got a job has nothing to close.
+        if (arg === AWAIT_JOB && !started) orphaned();
+        abort.abort();
+      } else if (line.startsWith('job ')) gotJob(JSON.parse(line.slice(4)) as C);
+    }
   });
-  const orphaned = () => process.exit(0);
+  let started = false;
   process.stdin.on('end', orphaned);
   process.stdin.on('close', orphaned);
   process.stdin.on('error', orphaned);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => abort.abort());
   // The guard above is armed before the heavy modules (kafkajs, pg, duckdb) load: a parent that
-  // dies while this child is still starting is noticed too.
-  load()
-    .then((main) => main(config, abort.signal))
+  // dies while this child is still starting is noticed too. A spare loads them before its job comes.
+  Promise.all([load(), job])
+    .then(([main, config]) => {
+      started = true;
+      return main(config, abort.signal);
+    })
     .then(
-    () => {
-      send({ ev: 'stopped' });
-      process.exit(0);
-    },
-    (err: unknown) => {
-      send({ ev: 'failed', error: err instanceof Error ? err.message : String(err) });
-      process.exit(1);
-    },
-  );
+      () => {
+        send({ ev: 'stopped' });
+        process.exit(0);
+      },
+      (err: unknown) => {
+        send({ ev: 'failed', error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      },
+    );
 }
 
 /** A crash point: when `spec` names this point and the counter has reached its threshold, die now. */
