@@ -427,7 +427,19 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
       async run(ctx, impl, state) {
         // The crash step's child process boots (Node, loader, compactor module, DuckDB) meanwhile.
         state.crashProcess = startCompactorProcess(impl.source, { onStop: (kill) => ctx.engines.onStop(kill) });
-        state.base = await ingest(ctx, state);
+        // The full run judges its pitfalls on the check-scale table (checkScale): ingest that one
+        // too, alongside — its producer, consumer and writes fill the waits of this one (the
+        // consumer group join, the broker round trips), and the check runs find it made. Its own
+        // topic, group and table; awaited here, so nothing runs behind the measured steps. A
+        // failure is left to the check runs, which then ingest it themselves.
+        const checkScale = compactionLab.checkScale!(ctx.scale);
+        const alongside =
+          ctx.mode === 'full' && checkScale !== ctx.scale ? ingest({ ...ctx, scale: checkScale }, { faults: [] }).then(() => undefined, () => undefined) : undefined;
+        try {
+          state.base = await ingest(ctx, state);
+        } finally {
+          await alongside;
+        }
         const b = state.base;
         ctx.out.table([
           {

@@ -10,7 +10,8 @@
  */
 import parquet from '@dsnp/parquetjs';
 import { Kafka, logLevel } from 'kafkajs';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import type { ClickEvent } from '../../fixtures/compaction.ts';
@@ -26,8 +27,8 @@ const SCHEMA = new parquet.ParquetSchema({
   country: { type: 'UTF8', compression: 'SNAPPY' },
 });
 
-/** Writes one Parquet file with the sink's schema. */
-export async function writeParquetFile(file: string, rows: readonly ClickEvent[]): Promise<void> {
+/** One Parquet file with the sink's schema, encoded in memory. */
+export async function encodeParquetFile(rows: readonly ClickEvent[]): Promise<Buffer> {
   // Encoded in memory, then written with one call: a file stream per tiny file costs more than the encoding.
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -41,7 +42,12 @@ export async function writeParquetFile(file: string, rows: readonly ClickEvent[]
     await w.appendRow({ event_id: e.event_id, ts: new Date(e.ts), user_id: e.user_id, event_type: e.event_type, amount_cents: e.amount_cents, country: e.country });
   }
   await w.close();
-  writeFileSync(file, Buffer.concat(chunks));
+  return Buffer.concat(chunks);
+}
+
+/** Writes one Parquet file with the sink's schema. */
+export async function writeParquetFile(file: string, rows: readonly ClickEvent[]): Promise<void> {
+  await writeFile(file, await encodeParquetFile(rows));
 }
 
 /** The trigger window an arrival falls in (processing-time trigger, aligned to the epoch like Spark's). */
@@ -94,6 +100,8 @@ export class MicroBatchSink {
   private buffer: ClickEvent[] = [];
   private window: number | null = null;
   private lastOffset: string | undefined;
+  /** Partition directories already created. */
+  private readonly dirs = new Set<string>();
   readonly stats: SinkStats = { batches: 0, filesWritten: 0, rows: 0, commits: 0 };
 
   constructor(
@@ -129,12 +137,25 @@ export class MicroBatchSink {
       g.rows.push(e);
     }
     const added: DataFile[] = [];
+    const writes: Promise<void>[] = [];
     let seq = 0;
-    for (const g of [...byPartition.values()].sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)))) {
-      const rel = `${partitionDir(g)}/part-b${String(batch).padStart(6, '0')}-${String(seq++).padStart(3, '0')}.parquet`;
-      mkdirSync(join(this.dir, partitionDir(g)), { recursive: true });
-      await writeParquetFile(join(this.dir, rel), g.rows);
-      added.push({ path: rel, dt: g.dt, hour: g.hour, rows: g.rows.length, bytes: statSync(join(this.dir, rel)).size });
+    try {
+      for (const g of [...byPartition.values()].sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)))) {
+        const rel = `${partitionDir(g)}/part-b${String(batch).padStart(6, '0')}-${String(seq++).padStart(3, '0')}.parquet`;
+        const pdir = partitionDir(g);
+        if (!this.dirs.has(pdir)) mkdirSync(join(this.dir, pdir), { recursive: true });
+        this.dirs.add(pdir);
+        // Encoding is CPU (one at a time); the file writes run on the I/O threads meanwhile, all
+        // of the batch's files at once. The commit below waits for every one of them.
+        const bytes = await encodeParquetFile(g.rows);
+        writes.push(writeFile(join(this.dir, rel), bytes));
+        added.push({ path: rel, dt: g.dt, hour: g.hour, rows: g.rows.length, bytes: bytes.length });
+      }
+    } finally {
+      // Settle every write started, even when an encoding failed: no write outlives the flush.
+      const settled = await Promise.allSettled(writes);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     // Files first, then the commit that makes them (and the offset after them) visible at once.
     const base = readManifest(this.dir);
