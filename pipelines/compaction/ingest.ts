@@ -16,6 +16,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import type { ClickEvent } from '../../fixtures/compaction.ts';
 import { partitionOf } from '../../fixtures/compaction.ts';
+import { errorLine } from '../errors.ts';
 import { commitManifest, createTable, partitionDir, partitionKey, readManifest, type DataFile } from './table.ts';
 
 const SCHEMA = new parquet.ParquetSchema({
@@ -174,7 +175,24 @@ export async function createTopic(brokers: string[], topic: string): Promise<voi
   const admin = kafka.admin();
   try {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: false });
+    // Wait for the partition's leader ourselves: kafkajs's waitForLeaders retries only
+    // LEADER_NOT_AVAILABLE, but a loaded KRaft broker can answer UNKNOWN_TOPIC_OR_PARTITION for a
+    // moment after the create returned (its metadata cache lags the controller).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      let error: unknown = null;
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        if (topics[0] && topics[0].partitions.length > 0 && topics[0].partitions.every((p) => p.leader >= 0)) return;
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+        error = err;
+      }
+      if (Date.now() > deadline) throw new Error(`Kafka: topic ${topic} has no partition leader after 30 s${error ? ` (${errorLine(error)})` : ''}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
