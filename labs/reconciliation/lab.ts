@@ -1,4 +1,5 @@
-import type { ChartSpec, Lab, TreeNode } from '../contract.ts';
+import type { ChartSpec, Lab, LabContext, TreeNode } from '../contract.ts';
+import type { Engines } from '../../pipelines/engines/index.ts';
 import {
   bisectDiff,
   bisectingReconciler,
@@ -62,6 +63,45 @@ interface State {
 }
 
 const spec = ORDERS_SPEC;
+
+type SourceDb = Awaited<ReturnType<Engines['pg']>>;
+
+/**
+ * The source of one (seed, rows), loaded once per engine set: every step only reads it (the
+ * discrepancies go into the target), so the full run and the check runs of its pitfalls — or
+ * every check run of a test file — share it, each with a target of its own. The connection is
+ * made read-only once loaded: an implementation under judgement cannot change what the next
+ * one is judged on.
+ */
+const sources = new WeakMap<Engines, Map<string, Promise<SourceDb>>>();
+
+function sharedSource(ctx: LabContext, rows: number): Promise<SourceDb> {
+  let cache = sources.get(ctx.engines);
+  if (!cache) sources.set(ctx.engines, (cache = new Map()));
+  const key = `${ctx.seed}-${rows}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const made = (async () => {
+    // Labelled by size: the full run creates two such databases at once, and names must differ.
+    const pg = await ctx.engines.pg(undefined, `recon_${rows}`);
+    // A session zone far from UTC: the canonical hash must not care how TIMESTAMPTZ prints.
+    await pg.exec(`SET TimeZone = 'America/Sao_Paulo'`);
+    // Postgres cannot estimate how many segments floor(id / width) makes, assumes one per row
+    // and plans a sort; with room to hash it aggregates the ~1 000 real segments directly.
+    await pg.exec(`SET work_mem = '256MB'`);
+    // The row hash is CPU-bound (a few µs per row on Postgres): let the hash pass use parallel
+    // workers. Not starting workers is only worth it on small tables, so the setup cost is
+    // waived; the tuple cost stays, so row-returning queries (the full pull) keep their serial plan.
+    await pg.exec(`SET parallel_setup_cost = 0`);
+    await pg.exec(`SET min_parallel_table_scan_size = '1MB'`);
+    await createSourceOrders(pg, 'orders', rows, ctx.seed);
+    await pg.exec(`SET default_transaction_read_only = on`);
+    return pg;
+  })();
+  cache.set(key, made);
+  made.catch(() => cache.get(key) === made && cache.delete(key));
+  return made;
+}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const t0 = performance.now();
@@ -134,20 +174,22 @@ export const reconciliationLab: Lab<Impl, State> = {
     {
       title: 'Load orders: source in PostgreSQL (NUMERIC, TIMESTAMPTZ, key order), target in DuckDB (DOUBLE, TIMESTAMP, padded text, load order)',
       async run(ctx, _impl, state) {
-        const [pg, duck] = await Promise.all([ctx.engines.pg(undefined, 'recon'), ctx.engines.duckdb()]);
-        // A session zone far from UTC: the canonical hash must not care how TIMESTAMPTZ prints.
-        await pg.exec(`SET TimeZone = 'America/Sao_Paulo'`);
-        // Postgres cannot estimate how many segments floor(id / width) makes, assumes one per row
-        // and plans a sort; with room to hash it aggregates the ~1 000 real segments directly.
-        await pg.exec(`SET work_mem = '256MB'`);
-        // The row hash is CPU-bound (a few µs per row on Postgres): let the hash pass use parallel
-        // workers. Not starting workers is only worth it on small tables, so the setup cost is
-        // waived; the tuple cost stays, so row-returning queries (the full pull) keep their serial plan.
-        await pg.exec(`SET parallel_setup_cost = 0`);
-        await pg.exec(`SET min_parallel_table_scan_size = '1MB'`);
-        await Promise.all([createSourceOrders(pg, 'orders', state.rows, ctx.seed), createTargetOrders(duck, 'orders', state.rows, ctx.seed)]);
-        state.source = { label: 'source', db: pg, from: 'orders' };
-        state.target = { label: 'target', db: duck, from: 'orders' };
+        // The full run also loads the source its pitfalls are judged on (check scale), alongside:
+        // awaited here, so nothing runs behind the measured steps; a failure is left to the check
+        // runs, which then load it themselves.
+        const checkRows = rowsForScale(reconciliationLab.checkScale!(ctx.scale));
+        const alongside = ctx.mode === 'full' && checkRows !== state.rows ? sharedSource(ctx, checkRows).then(() => undefined, () => undefined) : undefined;
+        try {
+          const [pg, duck] = await Promise.all([
+            sharedSource(ctx, state.rows),
+            ctx.engines.duckdb().then(async (duck) => (await createTargetOrders(duck, 'orders', state.rows, ctx.seed), duck)),
+          ]);
+          state.source = { label: 'source', db: pg, from: 'orders' };
+          state.target = { label: 'target', db: duck, from: 'orders' };
+        } finally {
+          await alongside;
+        }
+        const duck = state.target.db;
         const [noisy] = await duck.query<{ id: number; amount: number }>(`SELECT id, amount FROM orders WHERE amount <> round(amount, 2) ORDER BY id LIMIT 1`);
         ctx.out.note(`${state.rows} rows each side${noisy ? `; e.g. key ${noisy.id}: target amount ${noisy.amount} (float noise), source NUMERIC ${noisy.amount.toFixed(2)}` : ''}`);
       },
