@@ -1,4 +1,4 @@
-/** The apply process: `node --import tsx pipelines/cdc/apply-main.ts '<ApplyConfig JSON>'`. */
+/** The apply process: `node --import tsx pipelines/cdc/apply-main.ts`; jobs (`job <ApplyConfig JSON>`) come on stdin. */
 import { runCdcProcess } from './process.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 

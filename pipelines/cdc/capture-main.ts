@@ -1,4 +1,4 @@
-/** The capture process: `node --import tsx pipelines/cdc/capture-main.ts '<CaptureConfig JSON>'`. */
+/** The capture process: `node --import tsx pipelines/cdc/capture-main.ts`; jobs (`job <CaptureConfig JSON>`) come on stdin. */
 import { runCdcProcess } from './process.ts';
 import type { CaptureConfig } from './capture.ts';
 

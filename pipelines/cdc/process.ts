@@ -2,11 +2,13 @@
  * Capture and apply run as their own OS processes, as they would in production, so a test can
  * SIGKILL them for real. This file has both ends:
  *
- *   parent: `startCdcProcess(script, config)` spawns `node --import tsx <script> <config-json>`
- *           and reads the child's progress messages (JSON lines on stdout);
- *   child:  `runCdcProcess(main)` parses the config, runs `main`, and guards against orphans.
+ *   parent: `startCdcProcess(script, config)` takes a booted child of `node --import tsx <script>`
+ *           (or spawns one), sends it `job <config-json>` on stdin and reads its progress
+ *           messages (JSON lines on stdout);
+ *   child:  `runCdcProcess(main)` runs `main` for each job, and guards against orphans.
  *
- * No orphans: the child's stdin is a pipe from the parent. A line `stop` asks for a clean stop;
+ * No orphans: the child's stdin is a pipe from the parent. A line `stop` asks for a clean stop of
+ * the job (`stopped` answers), `exit` ends the process;
  * end-of-file means the parent is gone (exited, crashed, SIGKILLed) and the child exits at once,
  * the same rule `scripts/supervise.mjs` applies to engine servers.
  *
@@ -21,7 +23,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const MARK = '@@cdc ';
-const AWAIT_JOB = '--await-job';
 
 export type ChildMessage = { ev: string } & Record<string, unknown>;
 
@@ -64,19 +65,37 @@ export interface CdcProcess {
 }
 
 /**
- * Spares: children already booted (node + tsx + their modules: ~0.7 s of CPU each) that wait for
- * their config on stdin. `startCdcProcess` hands one out when there is one, so a start — or the
- * restart after a crash — costs a stdin line instead of a boot. A spare is a fresh process that has
- * run nothing yet: a crash test still kills, and restarts, real processes.
+ * Workers and jobs. A child process (a worker) runs one job at a time — an apply or a capture run
+ * with its config — and a `CdcProcess` is one job on one worker. A job that ends cleanly (`stop`,
+ * then its `stopped`) hands its worker back to the pool of spares; a job whose process dies (a
+ * crash point, a SIGKILL) takes its worker with it. Spares are booted ahead (node + tsx + modules:
+ * ~0.7 s of CPU each), so a start — or the restart after a crash — costs a stdin line instead of a
+ * boot. A crash test still kills, and restarts, real processes; a job never sees another's state
+ * (each opens its own consumer, producer and target handles, and closes them before `stopped`).
  */
-type Child = CdcProcess & { job(name: string, config: unknown): void; alive(): boolean };
-const spares = new Map<string, Child[]>();
+interface Worker {
+  pid: number;
+  script: string;
+  child: ChildProcess;
+  exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The running job's message handler. */
+  onMessage: ((m: ChildMessage) => void) | null;
+  stderr: string;
+}
+
+const spares = new Map<string, Worker[]>();
 const keepWarm = new Map<string, number>();
 
+function pool(script: string): Worker[] {
+  let list = spares.get(script);
+  if (!list) spares.set(script, (list = []));
+  return list;
+}
+
 function refill(script: string): void {
-  const list = spares.get(script) ?? [];
-  spares.set(script, list);
-  while (list.length < (keepWarm.get(script) ?? 0)) list.push(spawnChild('spare', script, null));
+  const list = pool(script);
+  while (list.length < (keepWarm.get(script) ?? 0)) list.push(spawnWorker(script));
 }
 
 /** From now on keep `count` booted spares of each script ready (a spare taken is replaced at once). */
@@ -87,44 +106,54 @@ export function keepSpares(scripts: readonly string[], count = 1): void {
   }
 }
 
-/** Stops keeping spares, and stops the ones waiting. */
+/** Stops keeping spares, and ends the ones waiting. */
 export async function stopSpares(): Promise<void> {
   keepWarm.clear();
   const waiting = [...spares.values()].flat();
   spares.clear();
-  await Promise.all(waiting.map((p) => p.stop()));
+  await Promise.all(waiting.map((w) => endWorker(w)));
+}
+
+async function endWorker(w: Worker): Promise<void> {
+  if (w.exitInfo) return;
+  try {
+    w.child.stdin!.write('exit\n');
+  } catch {
+    /* pipe already closed */
+  }
+  const timer = setTimeout(() => w.child.kill('SIGKILL'), 5000);
+  await w.exited;
+  clearTimeout(timer);
+}
+
+/** A worker whose job ended cleanly: back to the spares while they are kept (a few more than asked), else ended. */
+function release(w: Worker): void {
+  const list = pool(w.script);
+  if (!w.exitInfo && keepWarm.has(w.script) && list.length < (keepWarm.get(w.script) ?? 0) + 2) list.push(w);
+  else void endWorker(w);
 }
 
 export function startCdcProcess(name: string, script: string, config: unknown): CdcProcess {
-  const list = spares.get(script) ?? [];
+  const list = pool(script);
   // The spare that booted first (the oldest) is the likeliest to be ready.
-  let spare = list.shift();
-  while (spare && !spare.alive()) spare = list.shift();
+  let w = list.shift();
+  while (w && w.exitInfo) w = list.shift();
   refill(script);
-  if (spare) {
-    spare.job(name, config);
-    return spare;
-  }
-  return spawnChild(name, script, config);
+  return startJob(w ?? spawnWorker(script), name, config);
 }
 
-function spawnChild(childName: string, script: string, config: unknown): Child {
-  let name = childName;
-  // A spare gets `--await-job` and its config later, as one `job <json>` line on stdin.
-  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader(), fileURLToPath(script), config === null ? AWAIT_JOB : JSON.stringify(config)], {
+function spawnWorker(script: string): Worker {
+  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader(), fileURLToPath(script)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
   });
-  const messages: ChildMessage[] = [];
-  const listeners: ((m: ChildMessage) => void)[] = [];
-  let stderr = '';
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const w: Worker = { pid: child.pid!, script, child, exitInfo: null, exited: null!, onMessage: null, stderr: '' };
+  w.exited = new Promise((resolve) => {
     // 'close', not 'exit': stdout is read to its end first, so a child's last message (the crash
     // point it died at) is never lost to the race between its exit and its last write.
     child.once('close', (code, signal) => {
-      exitInfo = { code, signal };
-      resolve(exitInfo);
+      w.exitInfo = { code, signal };
+      resolve(w.exitInfo);
     });
   });
   let buf = '';
@@ -135,25 +164,42 @@ function spawnChild(childName: string, script: string, config: unknown): Child {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (!line.startsWith(MARK)) continue;
-      const msg = JSON.parse(line.slice(MARK.length)) as ChildMessage;
-      messages.push(msg);
-      for (const l of listeners) l(msg);
+      w.onMessage?.(JSON.parse(line.slice(MARK.length)) as ChildMessage);
     }
   });
   child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
+    w.stderr = (w.stderr + d.toString()).slice(-4000);
   });
   child.stdin!.on('error', () => undefined);
-  const proc: Child = {
-    get name() {
-      return name;
-    },
-    pid: child.pid!,
-    job(jobName, config) {
-      name = jobName;
-      child.stdin!.write(`job ${JSON.stringify(config)}\n`);
-    },
-    alive: () => exitInfo === null,
+  return w;
+}
+
+function startJob(w: Worker, name: string, config: unknown): CdcProcess {
+  const messages: ChildMessage[] = [];
+  const listeners: ((m: ChildMessage) => void)[] = [];
+  let endInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let endJob: (x: { code: number | null; signal: NodeJS.Signals | null }) => void = () => undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => (endJob = resolve));
+  const finish = (x: { code: number | null; signal: NodeJS.Signals | null }) => {
+    if (endInfo) return;
+    endInfo = x;
+    w.onMessage = null;
+    endJob(x);
+  };
+  w.onMessage = (msg) => {
+    messages.push(msg);
+    for (const l of listeners) l(msg);
+    if (msg.ev === 'stopped') {
+      finish({ code: 0, signal: null });
+      release(w);
+    }
+  };
+  // A job that dies with its process ends with the process's exit (a failed job exits its process).
+  void w.exited.then((x) => finish(x));
+  w.child.stdin!.write(`job ${JSON.stringify(config)}\n`);
+  const proc: CdcProcess = {
+    name,
+    pid: w.pid,
     messages,
     exited,
     onMessage: (fn) => void listeners.push(fn),
@@ -174,25 +220,27 @@ function spawnChild(childName: string, script: string, config: unknown): Child {
       });
     },
     async stop(timeoutMs = 10000) {
-      if (exitInfo) return;
+      if (endInfo) return;
       try {
-        child.stdin!.write('stop\n');
+        w.child.stdin!.write('stop\n');
       } catch {
         /* pipe already closed */
       }
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const timer = setTimeout(() => {
+        if (!endInfo) w.child.kill('SIGKILL');
+      }, timeoutMs);
       await exited;
       clearTimeout(timer);
     },
     kill() {
-      if (!exitInfo) child.kill('SIGKILL');
+      if (!endInfo) w.child.kill('SIGKILL');
     },
     stderrTail: () => tail(),
   };
   function tail() {
     const fail = [...messages].reverse().find((m) => m.ev === 'failed');
     if (fail) return String(fail.error);
-    return stderr.trim().split('\n').slice(-3).join(' | ');
+    return w.stderr.trim().split('\n').slice(-3).join(' | ');
   }
   return proc;
 }
@@ -209,11 +257,9 @@ export function send(msg: ChildMessage): void {
  * stdin (parent gone) exits immediately.
  */
 export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSignal) => Promise<void>>): void {
-  const arg = process.argv[2] ?? '{}';
-  const abort = new AbortController();
-  let gotJob: (config: C) => void = () => undefined;
-  const job = new Promise<C>((resolve) => (gotJob = resolve));
-  if (arg !== AWAIT_JOB) gotJob(JSON.parse(arg) as C);
+  const jobs: C[] = [];
+  let wakeJob: () => void = () => undefined;
+  let abort: AbortController | null = null;
   let pending = '';
   const orphaned = () => process.exit(0);
   process.stdin.setEncoding('utf8');
@@ -223,35 +269,40 @@ export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSi
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
-      if (line === 'stop') {
-        // A spare stopped before it got a job has nothing to close.
-        if (arg === AWAIT_JOB && !started) orphaned();
-        abort.abort();
-      } else if (line.startsWith('job ')) gotJob(JSON.parse(line.slice(4)) as C);
+      if (line === 'exit') process.exit(0);
+      else if (line === 'stop') abort?.abort();
+      else if (line.startsWith('job ')) {
+        jobs.push(JSON.parse(line.slice(4)) as C);
+        wakeJob();
+      }
     }
   });
-  let started = false;
   process.stdin.on('end', orphaned);
   process.stdin.on('close', orphaned);
   process.stdin.on('error', orphaned);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => abort.abort());
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (abort ? abort.abort() : process.exit(0)));
   // The guard above is armed before the heavy modules (kafkajs, pg, duckdb) load: a parent that
-  // dies while this child is still starting is noticed too. A spare loads them before its job comes.
-  Promise.all([load(), job])
-    .then(([main, config]) => {
-      started = true;
-      return main(config, abort.signal);
-    })
-    .then(
-      () => {
-        send({ ev: 'stopped' });
-        process.exit(0);
-      },
-      (err: unknown) => {
+  // dies while this child is still starting is noticed too. The modules load before the first job.
+  void (async () => {
+    const main = await load();
+    for (;;) {
+      while (jobs.length === 0) await new Promise<void>((r) => (wakeJob = r));
+      const config = jobs.shift()!;
+      abort = new AbortController();
+      try {
+        await main(config, abort.signal);
+      } catch (err) {
         send({ ev: 'failed', error: err instanceof Error ? err.message : String(err) });
         process.exit(1);
-      },
-    );
+      }
+      abort = null;
+      // Done cleanly: everything the job opened is closed; the parent may give this process another job.
+      send({ ev: 'stopped' });
+    }
+  })().catch((err: unknown) => {
+    send({ ev: 'failed', error: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  });
 }
 
 /** A crash point: when `spec` names this point and the counter has reached its threshold, die now. */
