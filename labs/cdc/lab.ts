@@ -470,7 +470,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
   reference: referenceImpl,
   pitfalls: cdcPitfalls,
   newState: (ctx) => ({ brokers: [], targets: {}, aBatches: [], lag: [], sessionTimeout: 6000, snapshotRows: 0, mode: ctx.mode, runTag: '' }),
-  checkScale: (scale) => Math.min(scale, 0.25),
+  checkScale: (scale) => Math.min(scale, 0.1),
   steps: [
     {
       title: 'Source tables + rows; capture process: publication, slot, snapshot (op=r); apply process joins its group',

@@ -62,7 +62,8 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
     heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 5)),
     rebalanceTimeout: Math.max(sessionTimeout, 5000),
     maxBytesPerPartition: cfg.maxBytesPerPartition ?? 1048576,
-    maxWaitTimeInMs: 50,
+    // A long poll: new data returns a fetch at once; an idle consumer asks the broker 4x a second, not 20x.
+    maxWaitTimeInMs: 250,
   });
   const latencies: number[] = [];
   let firstCommitTs = Infinity;
