@@ -303,9 +303,13 @@ async function setupLiveCapture(ctx: LabContext, s: State): Promise<void> {
   ctx.engines.onStop(() => s.cleanup!());
 
   s.workload = new CdcWorkload(ctx.seed);
-  await createSourceTables(s.source, s.workload.initialRows(ctx.scale));
-  await createTopics(s.admin, s.names.topics, PARTITIONS);
-  s.sessionTimeout = await consumerSessionTimeout(s.admin);
+  const admin = s.admin;
+  const [, , sessionTimeout] = await Promise.all([
+    createSourceTables(s.source, s.workload.initialRows(ctx.scale)),
+    createTopics(admin, s.names.topics, PARTITIONS),
+    consumerSessionTimeout(admin),
+  ]);
+  s.sessionTimeout = sessionTimeout;
 
   // Generated up front (same data, same order as generating each phase when it runs): the capture's
   // crash point is armed just past phase 1's exact change count, and the apply's at the change no

@@ -186,7 +186,7 @@ export interface TopicAudit {
   duplicateEvents: number;
   /** `table:key` of rows that had ≥2 changes sharing one ts_ms. */
   sameTsKeys: string[];
-  /** Events per second of a consumer that only receives (the floor for the pipeline). */
+  /** Messages per second of a consumer that only receives, from its group join to the last message (the floor for the pipeline). */
   rawEventsPerS: number;
   rawMs: number;
 }
@@ -203,8 +203,12 @@ export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, t
   const got = new Map<string, { key: string; value: Buffer | null }[]>();
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
   let first = 0;
+  let joinedAt = 0;
   let last = 0;
   let received = 0;
+  // The floor's clock starts when the consumer has joined its group and may fetch (not at the first
+  // batch it got: at a small scale that is one fetch, and the rate would be one fetch's size / 0 ms).
+  consumer.on(consumer.events.GROUP_JOIN, () => void (joinedAt ||= performance.now()));
   try {
     await consumer.connect();
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -238,7 +242,7 @@ export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, t
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
   // The audit proper, outside the timed part.
-  const audit: TopicAudit = { messages: received, events: 0, byOp: {}, tombstones: 0, deletesWithoutTombstone: 0, duplicateEvents: 0, sameTsKeys: [], rawEventsPerS: 0, rawMs: last - first };
+  const audit: TopicAudit = { messages: received, events: 0, byOp: {}, tombstones: 0, deletesWithoutTombstone: 0, duplicateEvents: 0, sameTsKeys: [], rawEventsPerS: 0, rawMs: last - (joinedAt || first) };
   const seen = new Set<string>();
   const tsByKey = new Map<string, Map<number, number>>();
   for (const [id, list] of got) {
