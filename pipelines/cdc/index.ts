@@ -54,7 +54,7 @@ export async function createTopics(admin: Admin, topics: string[], partitions: n
 
 /**
  * The smallest session timeout the broker allows (`group.min.session.timeout.ms`), floored at
- * 1.5 s: a SIGKILLed consumer keeps its partitions until its session expires, so this is how long
+ * 1 s (the local broker's minimum): a SIGKILLed consumer keeps its partitions until its session expires, so this is how long
  * a restarted apply waits to rejoin.
  */
 export async function consumerSessionTimeout(admin: Admin): Promise<number> {
@@ -65,7 +65,7 @@ export async function consumerSessionTimeout(admin: Admin): Promise<number> {
       resources: [{ type: 4 /* BROKER */, name: String(brokers[0]!.nodeId), configNames: ['group.min.session.timeout.ms'] }],
     });
     const v = Number(res.resources[0]?.configEntries.find((e) => e.configName === 'group.min.session.timeout.ms')?.configValue);
-    return Number.isFinite(v) && v > 0 ? Math.max(1500, v) : 6000;
+    return Number.isFinite(v) && v > 0 ? Math.max(1000, v) : 6000;
   } catch {
     return 6000;
   }

@@ -270,7 +270,14 @@ export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSi
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       if (line === 'exit') process.exit(0);
-      else if (line === 'stop') abort?.abort();
+      else if (line === 'stop') {
+        if (abort) abort.abort();
+        else if (jobs.length > 0) {
+          // Stopped before it began (the modules were still loading): it ends without running.
+          jobs.shift();
+          send({ ev: 'stopped' });
+        }
+      }
       else if (line.startsWith('job ')) {
         jobs.push(JSON.parse(line.slice(4)) as C);
         wakeJob();
