@@ -282,6 +282,21 @@ function groupName(ctx: LabContext, s: State, label: string): string {
   return ctx.engines.name(`${s.names!.topicPrefix}_${s.runTag}_${label}`);
 }
 
+/** Full run: waits until the slot has passed `endLsn` and the main apply group has consumed every topic. */
+function mainCaughtUp(ctx: LabContext, s: State, endLsn: string, timeoutMs: number): Promise<void> {
+  return waitCaughtUp({
+    admin: s.admin!,
+    source: s.source!,
+    slot: s.names!.slot,
+    endLsn,
+    groupId: groupName(ctx, s, 'main'),
+    topics: s.names!.topics,
+    timeoutMs,
+    alive: () => s.capture?.health() ?? s.applyA!.health(),
+    signal: ctx.signal,
+  });
+}
+
 /** Full run: source, topics, and a capture process streaming while the workload runs (it dies once at its crash point). */
 async function setupLiveCapture(ctx: LabContext, s: State): Promise<void> {
   const suffix = randomBytes(2).toString('hex');
@@ -576,17 +591,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
         const applyPid = s.applyA!.proc.pid;
         const run = await runWorkload(s.source!, items, ctx.signal);
         const endLsn = await currentWalLsn(s.source!);
-        await waitCaughtUp({
-          admin: s.admin!,
-          source: s.source!,
-          slot: s.names!.slot,
-          endLsn,
-          groupId: groupName(ctx, s, 'main'),
-          topics: s.names!.topics,
-          timeoutMs: 60000 + 2000 * ctx.scale,
-          alive: () => s.capture?.health() ?? s.applyA!.health(),
-          signal: ctx.signal,
-        });
+        await mainCaughtUp(ctx, s, endLsn, 60000 + 2000 * ctx.scale);
         const caughtUpAt = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
         s.phase1 = { ...run, startedAt: t0, caughtUpAt };
         s.schema = {
@@ -610,17 +615,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
         }
         s.phase2 = await runWorkload(s.source!, s.phase2Items!, ctx.signal);
         const endLsn = await currentWalLsn(s.source!);
-        await waitCaughtUp({
-          admin: s.admin!,
-          source: s.source!,
-          slot: s.names!.slot,
-          endLsn,
-          groupId: groupName(ctx, s, 'main'),
-          topics: s.names!.topics,
-          timeoutMs: 60000,
-          alive: () => s.capture?.health() ?? s.applyA!.health(),
-          signal: ctx.signal,
-        });
+        await mainCaughtUp(ctx, s, endLsn, 60000);
         s.lastEndLsn = endLsn;
         s.captureCrash = { ends: [...s.capture!.ends], duplicatesPublished: 0 };
         ctx.out.table(
@@ -642,17 +637,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
         s.capture = new Restarting('capture', () => startCapture(s.captureConfig!));
         await s.capture.proc.waitFor('ready', 60000);
         const t0 = Date.now();
-        await waitCaughtUp({
-          admin: s.admin!,
-          source: s.source!,
-          slot: s.names!.slot,
-          endLsn,
-          groupId: groupName(ctx, s, 'main'),
-          topics: s.names!.topics,
-          timeoutMs: 60000 + 2000 * ctx.scale,
-          alive: () => s.capture?.health() ?? s.applyA!.health(),
-          signal: ctx.signal,
-        });
+        await mainCaughtUp(ctx, s, endLsn, 60000 + 2000 * ctx.scale);
         const last = Math.max(...s.aBatches.filter((b) => b.fresh > 0).map((b) => b.t));
         s.lastEndLsn = endLsn;
         s.bench = { changes: run.changes, drainMs: Math.max(1, last - t0), workloadMs: run.ms };

@@ -40,6 +40,11 @@ const expireThenInsert: Scd2Impl = {
     const dim = d.ident(tables.dim);
     const stage = d.ident(tables.stage);
     const day = d.dateParam('$1');
+    // An open version from $1 for each staged row the caller's FROM/WHERE tail selects.
+    const insertOpenVersions = `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
+                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
+         FROM ${stage} AS s`;
     await db.transaction(async (tx) => {
       // 1. Expire current versions whose tracked values changed, and those of deleted keys.
       await tx.exec(
@@ -53,19 +58,13 @@ const expireThenInsert: Scd2Impl = {
       );
       // 2. Insert a first version for keys with no version current or expired today (new, or re-appearing).
       await tx.exec(
-        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
-         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
-                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
-         FROM ${stage} AS s
+        `${insertOpenVersions}
          WHERE NOT EXISTS (SELECT 1 FROM ${dim} AS v WHERE v.customer_id = s.customer_id AND (v.is_current OR v.valid_to = ${day}))`,
         [date, OPEN_END],
       );
       // 3. The defect: new versions for the rows "expired today" — true again on a same-day re-run.
       await tx.exec(
-        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
-         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
-                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
-         FROM ${stage} AS s
+        `${insertOpenVersions}
          JOIN ${dim} AS v ON v.customer_id = s.customer_id AND v.valid_to = ${day} AND NOT v.is_current AND NOT v.is_deleted`,
         [date, OPEN_END],
       );

@@ -1,63 +1,62 @@
 import type { Pitfall } from '../contract.ts';
 import { NULL_KEY, partitionOf, rowSalt, type SaltMapTask, type SkewImpl } from '../../pipelines/skew/index.ts';
 
+type MapRows = Parameters<SaltMapTask>[0];
+type MapCtx = Parameters<SaltMapTask>[1];
+
+/**
+ * The map step the four wrong variants share with the reference: NULL keys, cold keys and hot
+ * keys each get a partition and a salt. Each pitfall changes one decision, named by its hook.
+ */
+function saltedMap(v: {
+  /** Keep left-join fact rows whose key is NULL (they must survive with no match). */
+  keepNullKeys: boolean;
+  /** Which keys are salted. */
+  salted(key: number, ctx: MapCtx): boolean;
+  /** The salt of a salted big-side (fact) row. */
+  factSalt(i: number, rows: MapRows, ctx: MapCtx): number;
+  /** The salts a salted small-side row is sent with. */
+  smallSideSalts(i: number, rows: MapRows, ctx: MapCtx): number[];
+}): SaltMapTask {
+  return (rows, ctx, emit) => {
+    const P = ctx.partitions;
+    for (let i = 0; i < rows.keys.length; i++) {
+      const key = rows.keys[i]!;
+      if (key === NULL_KEY) {
+        if (v.keepNullKeys && ctx.side === 'fact' && ctx.joinType === 'left') emit(i, rowSalt(rows.ids[i]!, P), 0);
+        continue;
+      }
+      if (!v.salted(key, ctx)) {
+        emit(i, partitionOf(key, 0, P), 0);
+        continue;
+      }
+      const salts = ctx.side === 'fact' ? [v.factSalt(i, rows, ctx)] : v.smallSideSalts(i, rows, ctx);
+      for (const salt of salts) emit(i, partitionOf(key, salt, P), salt);
+    }
+  };
+}
+
+const hot = (key: number, ctx: MapCtx) => ctx.hotKeys.has(key);
+const randomSalt = (_i: number, _rows: MapRows, ctx: MapCtx) => Math.floor(ctx.rand() * ctx.saltFactor);
+const identitySalt = (i: number, rows: MapRows, ctx: MapCtx) => rowSalt(rows.ids[i]!, ctx.saltFactor);
+const everySalt = (_i: number, _rows: MapRows, ctx: MapCtx) => Array.from({ length: ctx.saltFactor }, (_, salt) => salt);
+
 /** The textbook salted join: hot rows get `floor(rand() * K)`. Right answer on one run; wrong after a retry. */
-export const saltWithRand: SaltMapTask = (rows, ctx, emit) => {
-  const { hotKeys, saltFactor: K, partitions: P } = ctx;
-  for (let i = 0; i < rows.keys.length; i++) {
-    const key = rows.keys[i]!;
-    if (key === NULL_KEY) {
-      if (ctx.side === 'fact' && ctx.joinType === 'left') emit(i, rowSalt(rows.ids[i]!, P), 0);
-    } else if (!hotKeys.has(key)) emit(i, partitionOf(key, 0, P), 0);
-    else if (ctx.side === 'fact') {
-      const salt = Math.floor(ctx.rand() * K);
-      emit(i, partitionOf(key, salt, P), salt);
-    } else for (let salt = 0; salt < K; salt++) emit(i, partitionOf(key, salt, P), salt);
-  }
-};
+export const saltWithRand = saltedMap({ keepNullKeys: true, salted: hot, factSalt: randomSalt, smallSideSalts: everySalt });
 
 /** Both sides salted the same way, with independent random salts: no replication of the small side. */
-const saltBothSidesRandomly: SaltMapTask = (rows, ctx, emit) => {
-  const { hotKeys, saltFactor: K, partitions: P } = ctx;
-  for (let i = 0; i < rows.keys.length; i++) {
-    const key = rows.keys[i]!;
-    if (key === NULL_KEY) {
-      if (ctx.side === 'fact' && ctx.joinType === 'left') emit(i, rowSalt(rows.ids[i]!, P), 0);
-    } else if (!hotKeys.has(key)) emit(i, partitionOf(key, 0, P), 0);
-    else {
-      const salt = Math.floor(ctx.rand() * K);
-      emit(i, partitionOf(key, salt, P), salt);
-    }
-  }
-};
+const saltBothSidesRandomly = saltedMap({
+  keepNullKeys: true,
+  salted: hot,
+  factSalt: randomSalt,
+  smallSideSalts: (i, rows, ctx) => [randomSalt(i, rows, ctx)],
+});
 
 /** Every key salted (deterministically), every small-side row copied K times. */
-const saltEveryKey: SaltMapTask = (rows, ctx, emit) => {
-  const { saltFactor: K, partitions: P } = ctx;
-  for (let i = 0; i < rows.keys.length; i++) {
-    const key = rows.keys[i]!;
-    if (key === NULL_KEY) {
-      if (ctx.side === 'fact' && ctx.joinType === 'left') emit(i, rowSalt(rows.ids[i]!, P), 0);
-    } else if (ctx.side === 'fact') {
-      const salt = rowSalt(rows.ids[i]!, K);
-      emit(i, partitionOf(key, salt, P), salt);
-    } else for (let salt = 0; salt < K; salt++) emit(i, partitionOf(key, salt, P), salt);
-  }
-};
+const saltEveryKey = saltedMap({ keepNullKeys: true, salted: () => true, factSalt: identitySalt, smallSideSalts: everySalt });
 
-/** Salting done right, except that rows without a key are filtered out up front — in a left join too. */
-const dropNullKeys: SaltMapTask = (rows, ctx, emit) => {
-  const { hotKeys, saltFactor: K, partitions: P } = ctx;
-  for (let i = 0; i < rows.keys.length; i++) {
-    const key = rows.keys[i]!;
-    if (key === NULL_KEY) continue; // "NULLs can't join anyway"
-    if (!hotKeys.has(key)) emit(i, partitionOf(key, 0, P), 0);
-    else if (ctx.side === 'fact') {
-      const salt = rowSalt(rows.ids[i]!, K);
-      emit(i, partitionOf(key, salt, P), salt);
-    } else for (let salt = 0; salt < K; salt++) emit(i, partitionOf(key, salt, P), salt);
-  }
-};
+/** Salting done right, except that rows without a key are filtered out up front ("NULLs can't join anyway") — in a left join too. */
+const dropNullKeys = saltedMap({ keepNullKeys: false, salted: hot, factSalt: identitySalt, smallSideSalts: everySalt });
 
 export const skewPitfalls: Pitfall<SkewImpl>[] = [
   {
