@@ -77,6 +77,8 @@ interface ApplyRun {
   killedAfterBatches?: number;
   /** After each crash: ms from the death to the restarted consumer's group join (≈ the session timeout). */
   rejoinMs: number[];
+  /** Target sessions of killed predecessors a restart aborted (Snowflake: their transactions stay open otherwise). */
+  sessionsAborted: number;
 }
 
 interface State {
@@ -203,11 +205,19 @@ function launchApply(
   ctx: LabContext,
   s: State,
   impl: CdcImpl,
-  opts: { label: string; target: CdcTarget; crash?: { afterEvents: number; key?: { topic: string; key: string } }; killAfterMs?: number; sessionTimeout?: number },
+  opts: {
+    label: string;
+    target: CdcTarget;
+    crash?: { afterEvents: number; key?: { topic: string; key: string } };
+    killAfterMs?: number;
+    sessionTimeout?: number;
+    /** Target sessions of earlier processes of this apply (a resumed one's). */
+    predecessors?: string[];
+  },
 ): ApplyHandle {
   const groupId = groupName(ctx, s, opts.label);
-  const run: ApplyRun = { crashed: [], fresh: 0, batches: 0, rejoinMs: [] };
-  const proc = new Restarting(opts.label, (attempt) =>
+  const run: ApplyRun = { crashed: [], fresh: 0, batches: 0, rejoinMs: [], sessionsAborted: 0 };
+  const proc: Restarting = new Restarting(opts.label, (attempt) =>
     startApply(
       {
         brokers: s.brokers,
@@ -217,6 +227,7 @@ function launchApply(
         impl,
         crash: attempt === 0 && opts.crash ? { point: APPLY_CRASH_POINT, ...opts.crash } : undefined,
         sessionTimeout: opts.sessionTimeout ?? s.sessionTimeout,
+        abortSessions: [...(opts.predecessors ?? []), ...(attempt > 0 ? targetSessions(proc) : [])],
       },
       opts.label,
     ),
@@ -224,6 +235,7 @@ function launchApply(
   const h: ApplyHandle = { label: opts.label, target: opts.target, groupId, proc, run };
   proc.onMessage((m) => {
     if (m.ev === 'joined' && proc.restarts > 0) run.rejoinMs.push(Number(m.t) - proc.ends[proc.ends.length - 1]!.at);
+    if (m.ev === 'target-session-aborted' && /aborted/i.test(String(m.result))) run.sessionsAborted += 1;
     if (m.ev !== 'batch') return;
     run.batches += 1;
     run.fresh += Number(m.fresh);
@@ -238,6 +250,11 @@ function launchApply(
   return h;
 }
 
+/** The target sessions the processes of an apply reported (engines with `dialect.sessions`). */
+function targetSessions(proc: Restarting): string[] {
+  return proc.messages.filter((m) => m.msg.ev === 'target-session').map((m) => String(m.msg.id));
+}
+
 /** Clean stop of a crash-test apply (after its crash happened), keeping its group and target. */
 async function pauseApply(h: ApplyHandle): Promise<void> {
   const deadline = Date.now() + 30000;
@@ -249,9 +266,10 @@ async function pauseApply(h: ApplyHandle): Promise<void> {
 
 /** Starts a paused apply again: same group (resumes at its committed offsets), same target, no crash point. */
 function resumeApply(ctx: LabContext, s: State, impl: CdcImpl, h: ApplyHandle): void {
-  const next = launchApply(ctx, s, impl, { label: h.label, target: h.target });
+  const next = launchApply(ctx, s, impl, { label: h.label, target: h.target, predecessors: targetSessions(h.proc) });
   h.proc = next.proc;
   next.proc.onMessage((m) => {
+    if (m.ev === 'target-session-aborted' && /aborted/i.test(String(m.result))) h.run.sessionsAborted += 1;
     if (m.ev !== 'batch') return;
     h.run.batches += 1;
     h.run.fresh += Number(m.fresh);
@@ -689,13 +707,24 @@ export const cdcLab: Lab<CdcImpl, State> = {
         const fpAfter = await withTarget(s.targets.main!, (db) => fingerprint(db));
         s.replay = { ...replay, fingerprintBefore: s.main!.fingerprint, fingerprintAfter: fpAfter };
         const killed = [s.crashB, s.crashC].filter((x): x is ApplyHandle => !!x);
+        // Where a kill leaves its transaction open (Snowflake), how many the restarts had to abort.
+        const detached = s.targets.main!.engine === 'snowflake';
         ctx.out.table([
-          { apply: 'replay from offset 0', batches: replay.batches, crashes: 0, rejoin_ms: null, events_applied: replay.fresh, target_unchanged: fpAfter === s.main!.fingerprint },
+          {
+            apply: 'replay from offset 0',
+            batches: replay.batches,
+            crashes: 0,
+            rejoin_ms: null,
+            ...(detached ? { dead_sessions_aborted: 0 } : {}),
+            events_applied: replay.fresh,
+            target_unchanged: fpAfter === s.main!.fingerprint,
+          },
           ...killed.map((k) => ({
             apply: k.label === 'crash_between' ? 'killed between commits' : `killed at random (after batch ${k.run.killedAfterBatches ?? '?'})`,
             batches: k.run.batches,
             crashes: k.run.crashed.length,
             rejoin_ms: k.run.rejoinMs[0] ?? null,
+            ...(detached ? { dead_sessions_aborted: k.run.sessionsAborted } : {}),
             events_applied: k.run.fresh,
             target_unchanged: null,
           })),

@@ -9,6 +9,7 @@ import { crashPoint, send, type CrashSpec } from './process.ts';
 import { openCdcTarget, type CdcTarget } from './target.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
 import type { ChangeEvent } from './envelope.ts';
+import type { SqlEngine } from '../engines/types.ts';
 
 /** How an implementation applies: which function, and when offsets are committed. Serializable (crosses a process boundary). */
 export interface ApplyImpl {
@@ -31,6 +32,11 @@ export interface ApplyConfig {
   /** Smaller = more, smaller batches (crash tests want many). */
   maxBytesPerPartition?: number;
   sessionTimeout?: number;
+  /**
+   * Target sessions of this apply's killed predecessors (engines with `dialect.sessions`): aborted
+   * before consuming, so a transaction a kill left open releases its locks.
+   */
+  abortSessions?: string[];
 }
 
 export const APPLY_CRASH_POINT = 'apply:between-commits';
@@ -47,19 +53,48 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * On an engine where a killed writer's transaction outlives it (Snowflake), end the predecessors'
+ * sessions first — else the restart's MERGE waits on (or conflicts with) their locks — then
+ * report this session's id, for whoever restarts this process.
+ */
+async function clearDeadSessions(db: SqlEngine, ids: string[]): Promise<void> {
+  const control = db.dialect.sessions;
+  if (!control) return;
+  for (const id of ids) {
+    const [row] = await db.query<Record<string, unknown>>(control.abort(id)).catch((err: unknown) => [{ error: String(err) }]);
+    send({ ev: 'target-session-aborted', id, result: String(Object.values(row ?? {})[0] ?? '') });
+  }
+  const [row] = await db.query<Record<string, unknown>>(control.current);
+  send({ ev: 'target-session', id: String(Object.values(row ?? {})[0]) });
+}
+
+/** Group-membership errors: the coordinator dropped or fenced this member; joining again cures them. */
+const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP']);
+const MAX_REJOINS = 20;
+
+function lostMembership(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.type && MEMBERSHIP_LOST.has(e.type)) return true;
+  }
+  return false;
+}
+
 export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, Infinity];
 
 export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<void> {
   const applyFn = await loadApplyFn(cfg.impl);
   const db = await openCdcTarget(cfg.target);
+  await clearDeadSessions(db, cfg.abortSessions ?? []);
   const schema = new TargetSchema(db);
   await schema.ensureWatermarkTable();
   const kafka = new Kafka({ clientId: 'de-lab-cdc-apply', brokers: cfg.brokers, logLevel: logLevel.NOTHING });
   const sessionTimeout = cfg.sessionTimeout ?? 6000;
+  const heartbeatInterval = Math.max(100, Math.floor(sessionTimeout / 5));
   const consumer = kafka.consumer({
     groupId: cfg.groupId,
     sessionTimeout,
-    heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 5)),
+    heartbeatInterval,
     rebalanceTimeout: Math.max(sessionTimeout, 5000),
     maxBytesPerPartition: cfg.maxBytesPerPartition ?? 1048576,
     // A long poll: new data returns a fetch at once; an idle consumer asks the broker 4x a second, not 20x.
@@ -74,9 +109,24 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
   let wake: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (wake = resolve));
   signal.addEventListener('abort', () => wake(), { once: true });
+  let rejoins = 0;
+  let runConfig: Parameters<typeof consumer.run>[0] = {};
   consumer.on(consumer.events.CRASH, (e) => {
     // Kafka-side trouble kafkajs restarts from itself (e.g. "the coordinator is loading" on a fresh broker).
     if (e.payload.restart) return;
+    if (lostMembership(e.payload.error) && !signal.aborted && rejoins < MAX_REJOINS) {
+      // The group dropped this member (kafkajs has disconnected it): join again as a new member. The
+      // batch in flight had not committed its offsets, so it comes again and the watermark skips it.
+      rejoins += 1;
+      void consumer
+        .connect()
+        .then(() => consumer.run(runConfig))
+        .catch((err: unknown) => {
+          failure ??= err instanceof Error ? err : new Error(String(err));
+          wake();
+        });
+      return;
+    }
     failure = e.payload.error;
     wake();
   });
@@ -85,7 +135,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
     await consumer.connect();
     for (const topic of cfg.topics) await consumer.subscribe({ topic, fromBeginning: true });
     consumer.on(consumer.events.GROUP_JOIN, () => send({ ev: 'joined', t: Date.now() }));
-    await consumer.run({
+    runConfig = {
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
@@ -102,10 +152,17 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
         let visibleAt = 0;
         const apply = async () => {
           if (events.length === 0) return;
-          const table = batchSchema(events);
-          await schema.ensureTable(table);
-          result = await applyFn(db, { topic: batch.topic, partition: batch.partition, table, events });
-          visibleAt = Date.now();
+          // kafkajs heartbeats only between fetches: a slow target (Snowflake, a loaded machine) would
+          // outlast the session and lose the partitions mid-batch. Keep the membership alive meanwhile.
+          const beat = setInterval(() => void heartbeat().catch(() => undefined), heartbeatInterval);
+          try {
+            const table = batchSchema(events);
+            await schema.ensureTable(table);
+            result = await applyFn(db, { topic: batch.topic, partition: batch.partition, table, events });
+            visibleAt = Date.now();
+          } finally {
+            clearInterval(beat);
+          }
         };
         // An apply that throws would throw again on the same batch: fail now (kafkajs would retry,
         // then restart the consumer, for ever), offsets not committed.
@@ -145,7 +202,8 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
         send({ ev: 'batch', topic: batch.topic, partition: batch.partition, offset: next, tombstones, ...result, t: visibleAt || Date.now(), lat });
         await heartbeat();
       },
-    });
+    };
+    await consumer.run(runConfig);
     await done;
     if (failure) throw failure;
   } finally {
@@ -161,6 +219,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
     ev: 'stats',
     received,
     fresh,
+    rejoins,
     streamed: latencies.length,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),

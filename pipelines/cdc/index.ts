@@ -15,6 +15,7 @@ import type { CaptureConfig } from './capture.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
 import { InterruptedError } from '../errors.ts';
+import { topicEnds } from '../engines/kafka/admin.ts';
 
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
 export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
@@ -86,7 +87,7 @@ export async function consumerLag(admin: Admin, groupId: string, topics: string[
   const committed = await admin.fetchOffsets({ groupId, topics });
   let lag = 0;
   for (const topic of topics) {
-    const high = await admin.fetchTopicOffsets(topic);
+    const high = await topicEnds(admin, topic);
     const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
     for (const p of high) {
       const c = Number(mine.find((m) => m.partition === p.partition)?.offset ?? -1);
@@ -151,11 +152,21 @@ export async function waitCaughtUp(
     const dead = opts.alive?.();
     if (dead) throw new Error(dead);
     const behind = await slotBehind(opts.source, opts.slot, opts.endLsn);
-    const lag = behind === 0 ? await consumerLag(opts.admin, opts.groupId, opts.topics) : Number.NaN;
+    const lag = behind === 0 ? await lagOrRetry(opts.admin, opts.groupId, opts.topics, deadline) : Number.NaN;
     if (behind === 0 && lag === 0) return;
     last = `slot ${behind} bytes behind, consumer lag ${lag}`;
     if (Date.now() > deadline) throw new Error(`cdc: not caught up after ${opts.timeoutMs} ms (${last})`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The group's lag; NaN (ask again) while the broker answers a retriable refusal, until the deadline. */
+async function lagOrRetry(admin: Admin, groupId: string, topics: string[], deadline: number): Promise<number> {
+  try {
+    return await consumerLag(admin, groupId, topics);
+  } catch (err) {
+    if (!(err as { retriable?: boolean }).retriable || Date.now() > deadline) throw err;
+    return Number.NaN;
   }
 }
 
@@ -166,7 +177,7 @@ export async function waitGroupDrained(admin: Admin, groupId: string, topics: st
     if (signal?.aborted) throw new InterruptedError('interrupted');
     const dead = alive?.();
     if (dead) throw new Error(dead);
-    const lag = await consumerLag(admin, groupId, topics);
+    const lag = await lagOrRetry(admin, groupId, topics, deadline);
     if (lag === 0) return;
     if (Date.now() > deadline) throw new Error(`cdc: group ${groupId} still ${lag} messages behind after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
@@ -195,7 +206,7 @@ export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, t
   const ends = new Map<string, number>();
   let total = 0;
   for (const t of topics) {
-    for (const p of await admin.fetchTopicOffsets(t)) {
+    for (const p of await topicEnds(admin, t)) {
       ends.set(`${t}/${p.partition}`, Number(p.high));
       total += Number(p.high);
     }

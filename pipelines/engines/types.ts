@@ -98,4 +98,11 @@ export interface Dialect {
    * lower-case names to upper case (`customers` → `CUSTOMERS`). Absent: the name itself.
    */
   catalogName?(name: string): string;
+  /**
+   * Engines where a writer killed mid-transaction leaves that transaction open, holding its locks
+   * (Snowflake: a "detached" transaction lives on until the session expires, hours later): how to
+   * name this session and how to end a dead one. Absent: the engine ends a dead client's
+   * transaction itself (DuckDB's file lock, Postgres on disconnect).
+   */
+  readonly sessions?: { current: string; abort(id: string): string };
 }

@@ -4,6 +4,7 @@ import type { DuckDbEngine } from '../engines/duckdb/driver.ts';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { Prng } from '../../fixtures/prng.ts';
 import { fingerprintSql } from '../engines/sql-common.ts';
+import { topicEnds } from '../engines/kafka/admin.ts';
 
 /** DuckDB writes `rows` rows to Parquet with COPY and reads them back. */
 export async function parquetRoundTrip(db: DuckDbEngine, dir: string, rows: number, seed: number) {
@@ -94,7 +95,7 @@ export async function kafkaRoundTrip(brokers: string[], names: { topic: string; 
     });
     await consumer.stop();
     const [committed] = await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] });
-    const [end] = await admin.fetchTopicOffsets(names.topic);
+    const [end] = await topicEnds(admin, names.topic);
     return {
       produced: n,
       consumed: received.length,

@@ -59,4 +59,11 @@ export const snowflakeDialect: Dialect = {
   ident: (name) => `"${(/^[a-z_][a-z0-9_$]*$/.test(name) ? name.toUpperCase() : name).replace(/"/g, '""')}"`,
   // information_schema holds the folded name: compare `table_name = catalogName('customers')`.
   catalogName: (name) => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name.toUpperCase() : name),
+  sessions: {
+    current: 'SELECT CURRENT_SESSION() AS "ID"',
+    abort: (id) => {
+      if (!/^\d+$/.test(id)) throw new Error(`snowflake: not a session id: ${id}`);
+      return `SELECT SYSTEM$ABORT_SESSION(${id}) AS "RESULT"`;
+    },
+  },
 };

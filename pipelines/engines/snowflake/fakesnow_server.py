@@ -56,7 +56,15 @@ applied in this process only; fakesnow's installed code is not modified:
    fingerprint query, most of the scd2 lab's time on the emulator. Parse results are cached by
    exact text (a copy is handed out), and a SELECT without binds is transformed once per text
    and current database/schema (not RESULT_SCAN / LAST_QUERY_ID, which depend on history).
-`--no-workarounds` starts the server without patches 2–5 (the known-limit tests use it to
+6. Sessions. A client killed inside BEGIN … COMMIT never ends its transaction; on Snowflake it
+   stays open ("detached"), holding its locks, until someone runs SYSTEM$ABORT_SESSION (or the
+   session expires hours later). fakesnow keeps such a session's DuckDB connection and its open
+   transaction for the server's lifetime, so the next writer of the same rows fails with
+   "Conflict on tuple deletion". fakesnow has neither CURRENT_SESSION() nor SYSTEM$ABORT_SESSION;
+   this patch answers both the way Snowflake does: every session gets a numeric id, and aborting
+   one rolls back its open transaction, closes its connection and forgets its token (its client
+   must log in again). The cdc apply uses them to clear a killed predecessor's transaction.
+`--no-workarounds` starts the server without patches 2–6 (the known-limit tests use it to
 check the limits still exist in fakesnow).
 """
 
@@ -78,6 +86,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import fakesnow.server as fs_server
+import gzip
 import re
 from sqlglot import exp
 import fakesnow.transforms as fs_transforms
@@ -87,6 +96,7 @@ from fakesnow.cursor import FakeSnowflakeCursor
 QUERY_PATH = "/queries/v1/query-request"
 # Snowflake's "SQL execution internal error"; fakesnow's unmapped exceptions answer with it here.
 INTERNAL_ERROR = 603
+SESSIONS_ENABLED = False
 
 
 def fail_fast() -> None:
@@ -309,7 +319,57 @@ def arrow_to_json_rowset(b64: str, rowtype: list[dict[str, Any]]) -> list[list[s
     ]
 
 
+SESSION_IDS: dict[str, int] = {}
+CURRENT_SESSION = re.compile(r"^\s*SELECT\s+CURRENT_SESSION\(\s*\)(\s+AS\s+(\"[^\"]+\"|\w+))?\s*;?\s*$", re.I)
+ABORT_SESSION = re.compile(r"^\s*SELECT\s+SYSTEM\$ABORT_SESSION\(\s*(\d+)\s*\)(\s+AS\s+(\"[^\"]+\"|\w+))?\s*;?\s*$", re.I)
+
+
+def session_id(token: str) -> int:
+    if token not in SESSION_IDS:
+        SESSION_IDS[token] = len(SESSION_IDS) + 1
+    return SESSION_IDS[token]
+
+
+async def session_functions(request: Request) -> None:
+    """Workaround 6: CURRENT_SESSION() and SYSTEM$ABORT_SESSION(id), answered as a one-row SELECT of their text."""
+    raw = await request.body()
+    gz = request.headers.get("Content-Encoding") == "gzip"
+    try:
+        body = json.loads(gzip.decompress(raw) if gz else raw)
+        sql = body["sqlText"]
+        token = fs_server.to_token(request)
+    except Exception:  # noqa: BLE001 - not ours to judge: fakesnow answers it
+        return
+    if token not in fs_server.sessions:
+        return
+    alias = None
+    if m := CURRENT_SESSION.match(sql):
+        value, alias = str(session_id(token)), m.group(2)
+    elif m := ABORT_SESSION.match(sql):
+        target = int(m.group(1))
+        victim = next((t for t, i in SESSION_IDS.items() if i == target and t in fs_server.sessions), None)
+        if victim is None:
+            value = f"Session {target} not found or already ended."
+        else:
+            conn = fs_server.sessions.pop(victim)
+            try:
+                conn._duck_conn.rollback()
+            except Exception:  # noqa: BLE001 - no transaction open: nothing to roll back
+                pass
+            conn.close()
+            value = f"Session {target} successfully aborted."
+        alias = m.group(3)
+    else:
+        return
+    quoted = "'" + value.replace("'", "''") + "'"
+    body["sqlText"] = f"SELECT {quoted} AS {alias or 'RESULT'}"
+    out = json.dumps(body).encode()
+    request._body = gzip.compress(out) if gz else out  # Starlette's cached body: fakesnow reads this one
+
+
 async def query_request_json(request: Request) -> Response:
+    if SESSIONS_ENABLED:
+        await session_functions(request)
     response = await fs_server.query_request(request)
     try:
         body = json.loads(response.body)
@@ -349,7 +409,7 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
-    parser.add_argument("--no-workarounds", action="store_true", help="fakesnow as installed: only the fail-fast answer (no patches 2-5)")
+    parser.add_argument("--no-workarounds", action="store_true", help="fakesnow as installed: only the fail-fast answer (no patches 2-6)")
     args = parser.parse_args()
     fail_fast()
     if not args.no_workarounds:
@@ -357,4 +417,5 @@ if __name__ == "__main__":
         merge_binds()
         merge_source_columns()
         cached_parsing()
+        SESSIONS_ENABLED = True
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
