@@ -14,7 +14,7 @@ import type { Engines } from '../pipelines/engines/index.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { SnowflakeEngine, toPositional, splitStatements } from '../pipelines/engines/snowflake/driver.ts';
 import { provisionSnowflake } from '../pipelines/engines/snowflake/provision.ts';
-import { snowflakeServer } from '../pipelines/engines/snowflake/target.ts';
+import { connectSnowflakeTarget, createSnowflakeTarget, snowflakeServer } from '../pipelines/engines/snowflake/target.ts';
 import { canonicalRowHash } from '../pipelines/engines/sql-common.ts';
 import type { CanonicalKind, SqlEngine } from '../pipelines/engines/types.ts';
 import { freePort, tcpAnswers, waitUntil } from '../pipelines/engines/ports.ts';
@@ -159,6 +159,35 @@ describe('snowflake engine (snowflake-sdk)', () => {
     ).rejects.toThrow('fail after the MERGE');
     expect(await sf.query(`SELECT id, v FROM mtx_t ORDER BY id`)).toEqual([{ id: 1, v: 'a!' }]);
     expect(await sf.query(`SELECT COUNT(*) AS n FROM mtx_s`)).toEqual([{ n: 1 }]);
+  });
+
+  it('a writer killed inside BEGIN … leaves its transaction open; SYSTEM$ABORT_SESSION(CURRENT_SESSION() of the dead one) releases its rows (emulator: fakesnow_server.py patch 6)', async () => {
+    const descriptor = await createSnowflakeTarget(engines, 'detached');
+    const [dead, next] = await Promise.all([connectSnowflakeTarget(descriptor), connectSnowflakeTarget(descriptor)]);
+    const control = next.dialect.sessions!;
+    try {
+      await next.exec(`CREATE TABLE det_t (id INTEGER, v VARCHAR)`);
+      await next.exec(`INSERT INTO det_t VALUES (1, 'before'), (2, 'other')`);
+      const [me] = await dead.query<{ id: string }>(control.current);
+      expect(me!.id).toMatch(/^\d+$/);
+      // The writer that dies: an open transaction with a write, never committed nor closed.
+      await dead.exec('BEGIN');
+      await dead.exec(`UPDATE det_t SET v = 'half-done' WHERE id = 1`);
+      if (emulator) {
+        // fakesnow (DuckDB) refuses the conflicting write; a real account makes it wait on the lock.
+        await expect(next.exec(`UPDATE det_t SET v = 'after' WHERE id = 1`)).rejects.toThrow(/Conflict/i);
+      }
+      const [res] = await next.query<{ result: string }>(control.abort(me!.id));
+      expect(res!.result).toMatch(/aborted/i);
+      await next.exec(`UPDATE det_t SET v = 'after' WHERE id = 1`);
+      expect(await next.query(`SELECT id, v FROM det_t ORDER BY id`)).toEqual([
+        { id: 1, v: 'after' },
+        { id: 2, v: 'other' },
+      ]);
+      await expect(dead.query('SELECT 1 AS one')).rejects.toThrow();
+    } finally {
+      await Promise.all([dead.close().catch(() => undefined), next.close()]);
+    }
   });
 
   it('dialect: hash64 and canonicalText give the same numbers as DuckDB for the same values (NULL included)', async () => {
