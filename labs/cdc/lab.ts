@@ -434,12 +434,13 @@ async function captureOnce(ctx: LabContext): Promise<SharedCapture> {
   const ready = await capture.proc.waitFor('ready', 60000);
   const run = await runWorkload(source, items, ctx.signal);
   const endLsn = await currentWalLsn(source);
-  const deadline = Date.now() + 60000 + 2000 * ctx.scale;
+  const captureTimeoutMs = 60000 + 2000 * ctx.scale;
+  const deadline = Date.now() + captureTimeoutMs;
   while ((await slotBehind(source, names.slot, endLsn)) !== 0) {
     const dead = capture.health();
     if (dead) throw new Error(dead);
     if (ctx.signal.aborted) throw new InterruptedError('interrupted');
-    if (Date.now() > deadline) throw new Error(`cdc: capture not caught up after ${deadline} ms`);
+    if (Date.now() > deadline) throw new Error(`cdc: capture not caught up after ${captureTimeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
   await capture.stop();

@@ -145,18 +145,46 @@ export function sampleLag(admin: Admin, db: PgEngine, groupId: string, topics: s
 export async function waitCaughtUp(
   opts: { admin: Admin; source: PgEngine; slot: string; endLsn: string; groupId: string; topics: string[]; timeoutMs: number; alive?: () => string | null; signal?: AbortSignal },
 ): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
+  const stall = new StallClock(opts.timeoutMs);
   let last = '';
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError('interrupted');
     const dead = opts.alive?.();
     if (dead) throw new Error(dead);
     const behind = await slotBehind(opts.source, opts.slot, opts.endLsn);
-    const lag = behind === 0 ? await lagOrRetry(opts.admin, opts.groupId, opts.topics, deadline) : Number.NaN;
+    const lag = behind === 0 ? await lagOrRetry(opts.admin, opts.groupId, opts.topics, stall.deadline) : Number.NaN;
     if (behind === 0 && lag === 0) return;
+    stall.observe(behind, lag);
     last = `slot ${behind} bytes behind, consumer lag ${lag}`;
-    if (Date.now() > deadline) throw new Error(`cdc: not caught up after ${opts.timeoutMs} ms (${last})`);
+    if (stall.expired()) throw new Error(`cdc: not caught up: no progress for ${opts.timeoutMs} ms (${last})`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A wait that fails when the pipeline stops moving, not when it is merely slow: a loaded machine
+ * (or the Snowflake emulator) may take minutes, a stuck consumer makes no progress at all. The
+ * clock restarts whenever the slot or the consumer lag reaches a new low; a hard cap of 10× the
+ * stall time still ends a wait that creeps.
+ */
+class StallClock {
+  private bestBehind = Infinity;
+  private bestLag = Infinity;
+  private progressAt = Date.now();
+  private readonly cap: number;
+  constructor(private readonly stallMs: number) {
+    this.cap = Date.now() + 10 * stallMs;
+  }
+  observe(behind: number, lag: number): void {
+    if (behind < this.bestBehind || (behind === 0 && lag < this.bestLag)) this.progressAt = Date.now();
+    this.bestBehind = Math.min(this.bestBehind, behind);
+    if (behind === 0 && !Number.isNaN(lag)) this.bestLag = Math.min(this.bestLag, lag);
+  }
+  get deadline(): number {
+    return Math.min(this.cap, this.progressAt + this.stallMs);
+  }
+  expired(): boolean {
+    return Date.now() > this.deadline;
   }
 }
 
@@ -172,14 +200,15 @@ async function lagOrRetry(admin: Admin, groupId: string, topics: string[], deadl
 
 /** Waits until a group has committed every message of `topics` (no capture involved). */
 export async function waitGroupDrained(admin: Admin, groupId: string, topics: string[], timeoutMs: number, alive?: () => string | null, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const stall = new StallClock(timeoutMs);
   for (;;) {
     if (signal?.aborted) throw new InterruptedError('interrupted');
     const dead = alive?.();
     if (dead) throw new Error(dead);
-    const lag = await lagOrRetry(admin, groupId, topics, deadline);
+    const lag = await lagOrRetry(admin, groupId, topics, stall.deadline);
     if (lag === 0) return;
-    if (Date.now() > deadline) throw new Error(`cdc: group ${groupId} still ${lag} messages behind after ${timeoutMs} ms`);
+    stall.observe(0, lag);
+    if (stall.expired()) throw new Error(`cdc: group ${groupId} still ${lag} messages behind: no progress for ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
