@@ -11,10 +11,20 @@ import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts'
  * An engine set on the test run's shared servers (see global-setup.ts). Databases, topics,
  * slots it creates are named per run and dropped by `stopAll()`.
  */
-export function testEngines(): Engines {
+/**
+ * Engines on the test run's shared Postgres and Kafka (and Snowflake emulator). `ownSnowflake`:
+ * this file starts its own emulator instead (fakesnow serves one statement at a time, so two
+ * files applying at once would queue behind each other; a real account is still used when set).
+ */
+export function testEngines(opts: { ownSnowflake?: boolean } = {}): Engines {
   return new Engines({
-    mode: 'external',
-    env: { ...process.env, PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS'), DE_LAB_SNOWFLAKE_SERVER: inject('SNOWFLAKE_SERVER') || undefined },
+    mode: opts.ownSnowflake ? 'auto' : 'external',
+    env: {
+      ...process.env,
+      PG_URL: inject('PG_URL'),
+      KAFKA_BROKERS: inject('KAFKA_BROKERS'),
+      DE_LAB_SNOWFLAKE_SERVER: opts.ownSnowflake ? undefined : inject('SNOWFLAKE_SERVER') || undefined,
+    },
     log: () => undefined,
   });
 }

@@ -12,7 +12,8 @@ import type { LabReport } from '../labs/contract.ts';
 import { snowflakeServer } from '../pipelines/engines/snowflake/target.ts';
 import { testEngines } from './helpers.ts';
 
-const engines = testEngines();
+// Its own emulator: the cdc apply processes write while snowflake-scd2 may be running.
+const engines = testEngines({ ownSnowflake: true });
 afterAll(() => engines.stopAll());
 
 /** The claims issue 8 asks for on Snowflake: convergence, redelivery, ordering by LSN. */

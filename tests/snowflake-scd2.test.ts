@@ -37,7 +37,9 @@ describe('scd2 on snowflake (lab run, same seed as DuckDB)', () => {
     expect(sfReport.claims.map((c) => c.id)).toEqual(['point-in-time', 'one-current-row', 'idempotent', 'no-spurious-versions', 'type1-vs-type2', 'facts-join-right-version']);
     for (const c of sfReport.claims) expect(c, `${c.id}: ${c.counterexample}`).toMatchObject({ passed: true });
     expect(sfReport.providers.snowflake).toMatch(emulator ? /^emulator \(fakesnow / : /^snowflake account /);
-  });
+    // ~45 s on an idle 2-core machine: the emulator parses and transforms every statement in
+    // Python, one at a time, and a busy machine slows it several-fold.
+  }, 300_000);
 
   it('the same pitfalls are rejected on Snowflake, by the same claims as on DuckDB, each with a counterexample', async () => {
     duckReport = await runLab(scd2Lab, { seed: SEED, scale: SCALE, engine: 'duckdb', provision: 'external', out: Reporter.silent(), engines });

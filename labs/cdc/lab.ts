@@ -312,6 +312,11 @@ function mainCaughtUp(ctx: LabContext, s: State, endLsn: string, timeoutMs: numb
     timeoutMs,
     alive: () => s.capture?.health() ?? s.applyA!.health(),
     signal: ctx.signal,
+    describe: () => {
+      const a = s.applyA!;
+      const last = a.messages.slice(-2).map((m) => JSON.stringify(m.msg).slice(0, 160));
+      return `apply pid ${a.proc.pid}, ${a.restarts} restarts, last messages ${last.join(' ')}; stderr: ${a.proc.stderrTail().slice(-300)}`;
+    },
   });
 }
 

@@ -118,6 +118,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
       // The group dropped this member (kafkajs has disconnected it): join again as a new member. The
       // batch in flight had not committed its offsets, so it comes again and the watermark skips it.
       rejoins += 1;
+      send({ ev: 'rejoin', t: Date.now(), error: String((e.payload.error as Error).message ?? e.payload.error) });
       void consumer
         .connect()
         .then(() => consumer.run(runConfig))

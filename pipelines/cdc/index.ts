@@ -143,7 +143,19 @@ export function sampleLag(admin: Admin, db: PgEngine, groupId: string, topics: s
  * committed every message (every change is in the target, when offsets follow the target commit).
  */
 export async function waitCaughtUp(
-  opts: { admin: Admin; source: PgEngine; slot: string; endLsn: string; groupId: string; topics: string[]; timeoutMs: number; alive?: () => string | null; signal?: AbortSignal },
+  opts: {
+    admin: Admin;
+    source: PgEngine;
+    slot: string;
+    endLsn: string;
+    groupId: string;
+    topics: string[];
+    timeoutMs: number;
+    alive?: () => string | null;
+    signal?: AbortSignal;
+    /** What the consumer was last doing, for the stall message. */
+    describe?: () => string;
+  },
 ): Promise<void> {
   const stall = new StallClock(opts.timeoutMs);
   let last = '';
@@ -156,7 +168,7 @@ export async function waitCaughtUp(
     if (behind === 0 && lag === 0) return;
     stall.observe(behind, lag);
     last = `slot ${behind} bytes behind, consumer lag ${lag}`;
-    if (stall.expired()) throw new Error(`cdc: not caught up: no progress for ${opts.timeoutMs} ms (${last})`);
+    if (stall.expired()) throw new Error(`cdc: not caught up: no progress for ${opts.timeoutMs} ms (${last}${opts.describe ? `; ${opts.describe()}` : ''})`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
