@@ -170,4 +170,9 @@ export interface LabReport {
   metrics: Record<string, number>;
   charts?: ChartSpec[];
   durationMs: number;
+  /**
+   * Where the run's time went, ms: engine provisioning, each step of the reference run, the
+   * pitfalls. Timings vary from run to run; nothing is asserted on them.
+   */
+  timingsMs?: { phase: string; ms: number }[];
 }

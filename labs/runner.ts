@@ -34,14 +34,22 @@ export function resolveEngine(lab: AnyLab, engine: TargetEngineName | undefined)
 }
 
 /** Runs every step of `lab` with `impl` and returns the state the claims are checked on. */
-export async function runPipeline<I, S>(lab: AnyLab, ctx: LabContext, impl: I, pause?: RunOptions['pause']): Promise<S> {
+export async function runPipeline<I, S>(
+  lab: AnyLab,
+  ctx: LabContext,
+  impl: I,
+  pause?: RunOptions['pause'],
+  timings?: { phase: string; ms: number }[],
+): Promise<S> {
   const state = lab.newState(ctx) as S;
   for (const step of lab.steps) {
     if (step.benchmarkOnly && ctx.mode === 'check') continue;
     if (ctx.signal.aborted) throw new InterruptedError('interrupted');
     if (pause) await pause(step.title);
     ctx.out.step(step.title);
+    const t0 = performance.now();
     await ctx.out.progress(step.title, () => step.run(ctx, impl, state));
+    timings?.push({ phase: step.title, ms: Math.round(performance.now() - t0) });
   }
   return state;
 }
@@ -114,19 +122,24 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     // Provision what the lab needs up front: a missing engine fails fast, in one line.
     const needs = new Set<string>(lab.needs);
     if (engine === 'postgres') needs.add('postgres');
+    const timings: { phase: string; ms: number }[] = [];
+    const tEngines = performance.now();
     await Promise.all([needs.has('postgres') ? engines.postgres() : null, needs.has('kafka') ? engines.kafka() : null]);
+    if (needs.has('postgres') || needs.has('kafka')) timings.push({ phase: 'engines', ms: Math.round(performance.now() - tEngines) });
 
     const ctx: LabContext = { seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal };
     out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
     out.wrapped(`  Q: ${lab.question}`, '     ');
-    const state = await runPipeline(lab, ctx, lab.reference, opts.pause);
+    const state = await runPipeline(lab, ctx, lab.reference, opts.pause, timings);
     const claims = checkClaims(lab, state, 'full');
 
     let pitfalls: PitfallOutcome[] = [];
     if (!opts.skipPitfalls && lab.pitfalls.length > 0) {
       if (opts.pause) await opts.pause('pitfalls');
       out.step(`Pitfalls: the same claim checks on ${lab.pitfalls.length} common wrong implementations`);
+      const tPitfalls = performance.now();
       pitfalls = await out.progress('pitfalls', () => runPitfalls(lab, { seed: opts.seed, scale: opts.scale, engine, engines, workDir, signal }));
+      timings.push({ phase: 'pitfalls', ms: Math.round(performance.now() - tPitfalls) });
       out.table(
         pitfalls.map((p) => ({
           pitfall: p.name,
@@ -157,6 +170,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
       metrics,
       charts: lab.charts?.(state),
       durationMs: Date.now() - t0,
+      timingsMs: timings,
     };
 
     if (opts.outDir) await persist(lab, state, report, opts.outDir);

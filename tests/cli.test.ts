@@ -83,6 +83,10 @@ describe('CLI: lab smoke --json satisfies the JSON contract', () => {
       }
       expect(report.pitfalls).toEqual([expect.objectContaining({ name: 'slot-after-writes', rejectedBy: ['pg-logical-slot'] })]);
       for (const v of Object.values(report.metrics)) expect(typeof v).toBe('number');
+      // Where the time went: engines, every step of the reference run in order, the pitfalls.
+      const { smokeLab } = await import('../labs/smoke/lab.ts');
+      expect(report.timingsMs.map((t: { phase: string }) => t.phase)).toEqual(['engines', ...smokeLab.steps.map((s) => s.title), 'pitfalls']);
+      for (const t of report.timingsMs) expect(t.ms).toBeGreaterThanOrEqual(0);
       expect(r.stderr).toMatch(/1\. DuckDB: COPY a table to Parquet/); // human output went to stderr
 
       expect(JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')).lab).toBe('smoke');
