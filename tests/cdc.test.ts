@@ -1,11 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cdcLab } from '../labs/cdc/lab.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
 import type { LabReport } from '../labs/contract.ts';
-import { testEngines } from './helpers.ts';
+import { running, testEngines } from './helpers.ts';
 import fc from 'fast-check';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { TargetSchema, applyBatch } from '../pipelines/cdc/apply.ts';
@@ -96,14 +95,7 @@ describe('lab cdc (Postgres pgoutput → Kafka → MERGE, capture and apply as s
       setInterval(() => undefined, 1000);`;
     const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
-    // Gone, or a zombie waiting to be reaped (a container's init may never reap it): not running.
-    const alive = (pid: number) => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
+    const alive = running;
     expect(alive(childPid)).toBe(true);
     parent.kill('SIGKILL');
     const deadline = Date.now() + 30000;

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ import {
 } from '../pipelines/compaction/index.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import type { LabReport } from '../labs/contract.ts';
-import { testEngines } from './helpers.ts';
+import { running, testEngines } from './helpers.ts';
 
 const engines = testEngines();
 /** The scale pitfalls and exercises are judged at. */
@@ -99,6 +100,25 @@ describe('lab compaction', () => {
 });
 
 describe('claim crash-safe: SIGKILL a real compactor process', () => {
+  it('leaves no orphan: a compactor paused at a checkpoint exits when its parent is SIGKILLed', async () => {
+    const dir = copy('orphan');
+    // A parent that starts a compactor job paused at checkpoint 1 (it waits there for a kill that never comes).
+    const script = `
+      import { bootChild } from ${JSON.stringify(new URL('../pipelines/engines/child.ts', import.meta.url).href)};
+      const child = bootChild(${JSON.stringify(new URL('../pipelines/compaction/compact-main.ts', import.meta.url).href)});
+      const job = child.start('compactor', { ...${JSON.stringify(referenceCompactor.source)}, tableDir: ${JSON.stringify(dir)},
+        options: ${JSON.stringify({ targetBytes: 32 * 1024, smallFileBytes: 24 * 1024, sortBy: 'ts' })}, crashAtCheckpoint: 1 });
+      job.onMessage((m) => { if (m.ev === 'paused') console.log(job.pid); });
+      setInterval(() => undefined, 1000);`;
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+    expect(running(childPid)).toBe(true);
+    parent.kill('SIGKILL');
+    const deadline = Date.now() + 30000;
+    while (running(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(running(childPid)).toBe(false);
+  });
+
   it('after the kill the table is valid and unchanged, a re-run completes, vacuum removes the orphans', async () => {
     const dir = copy('crash');
     const manifestBefore = readFileSync(join(dir, '_manifest.json'), 'utf8');

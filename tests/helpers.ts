@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engines } from '../pipelines/engines/index.ts';
@@ -11,6 +11,15 @@ import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts'
  * An engine set on the test run's shared servers (see global-setup.ts). Databases, topics,
  * slots it creates are named per run and dropped by `stopAll()`.
  */
+/** Whether a process runs: gone, or a zombie waiting to be reaped (a container's init may never reap it), is not running. */
+export function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Engines on the test run's shared Postgres and Kafka (and Snowflake emulator). `ownSnowflake`:
  * this file starts its own emulator instead (fakesnow serves one statement at a time, so two

@@ -5,7 +5,7 @@
  * target is the truth: after a crash between the two, the batch comes again and is skipped.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { crashPoint, send, type CrashSpec } from './process.ts';
+import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
 import { openCdcTarget, type CdcTarget } from './target.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
 import type { ChangeEvent } from './envelope.ts';

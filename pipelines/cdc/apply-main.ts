@@ -1,5 +1,5 @@
 /** The apply process: `node --import tsx pipelines/cdc/apply-main.ts`; jobs (`job <ApplyConfig JSON>`) come on stdin. */
-import { runCdcProcess } from './process.ts';
+import { runChild } from '../engines/child.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 
-runCdcProcess<ApplyConfig>(async () => (await import('./apply-consumer.ts')).runApply);
+runChild<ApplyConfig>(async () => (await import('./apply-consumer.ts')).runApply);

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { Kafka, Partitioners, logLevel, type Message, type Producer } from 'kafkajs';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import type { Pgoutput } from 'pg-logical-replication';
-import { crashPoint, send, type CrashSpec } from './process.ts';
+import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
 import { formatLsn, jsonValue, keyOf, logicalTypeOfOid, parseLsn, type ChangeEvent, type ColumnSpec, type Op, type RowImage, type TableSchema } from './envelope.ts';
 import { nameLiteral } from '../engines/sql-common.ts';
 

@@ -10,7 +10,7 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { SqlEngine } from '../engines/types.ts';
-import { keepSpares, startCdcProcess, stopSpares, type CdcProcess, type CrashSpec } from './process.ts';
+import { keepSpares, startChild, stopSpares, type ChildJob, type CrashSpec } from '../engines/child.ts';
 import type { CaptureConfig } from './capture.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
@@ -21,17 +21,17 @@ export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
 export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
 export { applyBatch, WATERMARK_TABLE, type ApplyBatchFn, type ApplyBatchInput, type ApplyBatchResult } from './apply.ts';
 export { openCdcTarget, registerCdcTarget, type CdcTarget } from './target.ts';
-export type { CdcProcess, CrashSpec };
+export type { ChildJob, CrashSpec };
 
 const CAPTURE_MAIN = new URL('./capture-main.ts', import.meta.url).href;
 const APPLY_MAIN = new URL('./apply-main.ts', import.meta.url).href;
 
-export function startCapture(config: CaptureConfig, name = 'capture'): CdcProcess {
-  return startCdcProcess(name, CAPTURE_MAIN, config);
+export function startCapture(config: CaptureConfig, name = 'capture'): ChildJob {
+  return startChild(name, CAPTURE_MAIN, config);
 }
 
-export function startApply(config: ApplyConfig, name = 'apply'): CdcProcess {
-  return startCdcProcess(name, APPLY_MAIN, config);
+export function startApply(config: ApplyConfig, name = 'apply'): ChildJob {
+  return startChild(name, APPLY_MAIN, config);
 }
 
 /**
@@ -428,16 +428,16 @@ export interface ProcessEnd {
  * message of every incarnation goes to `onMessage` listeners.
  */
 export class Restarting {
-  proc!: CdcProcess;
+  proc!: ChildJob;
   readonly ends: ProcessEnd[] = [];
-  readonly messages: { pid: number; msg: import('./process.ts').ChildMessage }[] = [];
+  readonly messages: { pid: number; msg: import('../engines/child.ts').ChildMessage }[] = [];
   private stopping = false;
   private failure: string | null = null;
-  private readonly listeners: ((m: import('./process.ts').ChildMessage, pid: number) => void)[] = [];
+  private readonly listeners: ((m: import('../engines/child.ts').ChildMessage, pid: number) => void)[] = [];
 
   constructor(
     readonly name: string,
-    private readonly launch: (attempt: number) => CdcProcess,
+    private readonly launch: (attempt: number) => ChildJob,
     private readonly maxRestarts = 3,
   ) {
     this.spawn(0);
@@ -468,7 +468,7 @@ export class Restarting {
     });
   }
 
-  onMessage(fn: (m: import('./process.ts').ChildMessage, pid: number) => void): void {
+  onMessage(fn: (m: import('../engines/child.ts').ChildMessage, pid: number) => void): void {
     this.listeners.push(fn);
   }
 

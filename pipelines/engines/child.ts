@@ -1,11 +1,12 @@
 /**
- * Capture and apply run as their own OS processes, as they would in production, so a test can
- * SIGKILL them for real. This file has both ends:
+ * Pipeline parts that run as their own OS processes, as they would in production, so a test can
+ * SIGKILL them for real: the cdc capture and apply, the compactor. This file has both ends:
  *
- *   parent: `startCdcProcess(script, config)` takes a booted child of `node --import tsx <script>`
- *           (or spawns one), sends it `job <config-json>` on stdin and reads its progress
- *           messages (JSON lines on stdout);
- *   child:  `runCdcProcess(main)` runs `main` for each job, and guards against orphans.
+ *   parent: `startChild(name, script, config)` takes a booted child of `node --import tsx <script>`
+ *           (a spare, or one booted now), sends it `job <config-json>` on stdin and reads its
+ *           progress messages (JSON lines on stdout); `bootChild(script)` boots one now and starts
+ *           its job later (the boot overlaps other work);
+ *   child:  `runChild(load)` runs the loaded `main` for each job, and guards against orphans.
  *
  * No orphans: the child's stdin is a pipe from the parent. A line `stop` asks for a clean stop of
  * the job (`stopped` answers), `exit` ends the process;
@@ -22,7 +23,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const MARK = '@@cdc ';
+const MARK = '@@child ';
 
 export type ChildMessage = { ev: string } & Record<string, unknown>;
 
@@ -47,7 +48,7 @@ function tsxLoader(): string {
   return pathToFileURL(join(dirname(pkg), 'dist', 'loader.mjs')).href;
 }
 
-export interface CdcProcess {
+export interface ChildJob {
   readonly name: string;
   readonly pid: number;
   readonly messages: ChildMessage[];
@@ -66,7 +67,7 @@ export interface CdcProcess {
 
 /**
  * Workers and jobs. A child process (a worker) runs one job at a time — an apply or a capture run
- * with its config — and a `CdcProcess` is one job on one worker. A job that ends cleanly (`stop`,
+ * with its config — and a `ChildJob` is one job on one worker. A job that ends cleanly (`stop`,
  * then its `stopped`) hands its worker back to the pool of spares; a job whose process dies (a
  * crash point, a SIGKILL) takes its worker with it. Spares are booted ahead (node + tsx + modules:
  * ~0.7 s of CPU each), so a start — or the restart after a crash — costs a stdin line instead of a
@@ -133,7 +134,7 @@ function release(w: Worker): void {
   else void endWorker(w);
 }
 
-export function startCdcProcess(name: string, script: string, config: unknown): CdcProcess {
+export function startChild(name: string, script: string, config: unknown): ChildJob {
   const list = pool(script);
   // The spare that booted first (the oldest) is the likeliest to be ready.
   let w = list.shift();
@@ -174,7 +175,29 @@ function spawnWorker(script: string): Worker {
   return w;
 }
 
-function startJob(w: Worker, name: string, config: unknown): CdcProcess {
+/**
+ * Boots one child of `script` now, for one job started later with `start` (e.g. a compactor whose
+ * job is known only after other steps ran). `end` stops it if no job was ever started.
+ */
+export function bootChild(script: string): { pid: number; start(name: string, config: unknown): ChildJob; end(): Promise<void> } {
+  const w = spawnWorker(script);
+  let job: ChildJob | null = null;
+  return {
+    pid: w.pid,
+    start(name, config) {
+      if (job) throw new Error(`${script}: a booted child runs one job`);
+      return (job = startJob(w, name, config));
+    },
+    // A job still running is killed (an interrupted run); a child that never got one is ended.
+    end: async () => {
+      if (!job) return endWorker(w);
+      job.kill();
+      await job.exited;
+    },
+  };
+}
+
+function startJob(w: Worker, name: string, config: unknown): ChildJob {
   const messages: ChildMessage[] = [];
   const listeners: ((m: ChildMessage) => void)[] = [];
   let endInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -197,7 +220,7 @@ function startJob(w: Worker, name: string, config: unknown): CdcProcess {
   // A job that dies with its process ends with the process's exit (a failed job exits its process).
   void w.exited.then((x) => finish(x));
   w.child.stdin!.write(`job ${JSON.stringify(config)}\n`);
-  const proc: CdcProcess = {
+  const proc: ChildJob = {
     name,
     pid: w.pid,
     messages,
@@ -256,7 +279,7 @@ export function send(msg: ChildMessage): void {
  * Runs a child's `main(config, signal)` (`load` imports it). `signal` aborts on `stop`; end of
  * stdin (parent gone) exits immediately.
  */
-export function runCdcProcess<C>(load: () => Promise<(config: C, signal: AbortSignal) => Promise<void>>): void {
+export function runChild<C>(load: () => Promise<(config: C, signal: AbortSignal) => Promise<void>>): void {
   const jobs: C[] = [];
   let wakeJob: () => void = () => undefined;
   let abort: AbortController | null = null;
