@@ -224,63 +224,76 @@ export async function contentChecksum(db: DuckDbEngine, from: string): Promise<F
 }
 
 /**
+ * What a compaction checks before its commit: rows AND content checksum per partition (the
+ * reference), rows only, or nothing. The weaker two are the lab's pitfalls: the same compactor
+ * with the check that lets a wrong rewrite through.
+ */
+export type CompactionCheck = 'rows-and-checksum' | 'rows' | 'none';
+
+/**
  * The reference compaction commit. Writes new files next to the old ones (invisible: no manifest
  * names them), verifies each partition, and commits one manifest — the only step readers see.
  * On a verification failure it deletes what it wrote and commits nothing.
  */
-export const compactTable: CompactFn = async (db, tableDir, options) => {
-  const rewrite = options.rewrite ?? rewritePartition;
-  const sortBy = options.sortBy === undefined ? 'ts' : options.sortBy;
-  const base = readManifest(tableDir);
-  const { plans, skipped } = planCompaction(base, options);
-  const result: CompactResult = { version: base.version, committed: false, partitionsCompacted: 0, partitionsSkipped: skipped, filesRemoved: 0, filesWritten: 0, bytesRead: 0, bytesWritten: 0 };
-  if (plans.length === 0) return result;
+export const compactTable: CompactFn = compactChecking('rows-and-checksum');
 
-  // A unique name per attempt: a re-run after a crash never collides with the orphans of the crashed one.
-  const attempt = `compact-v${String(base.version + 1).padStart(6, '0')}-${randomBytes(4).toString('hex')}`;
-  let n = 0;
-  const written: DataFile[] = [];
-  const replaced = new Set<string>();
-  try {
-    const staged = await stageCandidates(db, tableDir, plans);
-    for (const p of plans) {
-      const files = await rewrite(db, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy });
-      const out = await describeWrittenFiles(db, tableDir, p, files);
-      written.push(...out.files);
-      await options.checkpoint?.({ n: ++n, kind: 'written', partition: p.key, files: out.files.map((f) => f.path) });
+/** `compactTable` with the check before the commit chosen (see `CompactionCheck`). */
+export function compactChecking(check: CompactionCheck): CompactFn {
+  return async (db, tableDir, options) => {
+    const rewrite = options.rewrite ?? rewritePartition;
+    const sortBy = options.sortBy === undefined ? 'ts' : options.sortBy;
+    const base = readManifest(tableDir);
+    const { plans, skipped } = planCompaction(base, options);
+    const result: CompactResult = { version: base.version, committed: false, partitionsCompacted: 0, partitionsSkipped: skipped, filesRemoved: 0, filesWritten: 0, bytesRead: 0, bytesWritten: 0 };
+    if (plans.length === 0) return result;
 
-      // Verify against the inputs before anything is committed: rows AND content.
-      const before = staged.fingerprints.get(p.key) ?? { rows: 0, checksum: '0' };
-      const after = out.fingerprint;
-      if (after.rows !== before.rows || after.checksum !== before.checksum) {
-        throw new VerificationError(
-          `${p.key}: read ${before.rows} rows, wrote ${after.rows}${after.rows === before.rows ? ' with a different checksum' : ''}: not committed`,
-        );
+    // A unique name per attempt: a re-run after a crash never collides with the orphans of the crashed one.
+    const attempt = `compact-v${String(base.version + 1).padStart(6, '0')}-${randomBytes(4).toString('hex')}`;
+    let n = 0;
+    const written: DataFile[] = [];
+    const replaced = new Set<string>();
+    try {
+      const staged = await stageCandidates(db, tableDir, plans);
+      for (const p of plans) {
+        const files = await rewrite(db, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy });
+        const out = await describeWrittenFiles(db, tableDir, p, files);
+        written.push(...out.files);
+        await options.checkpoint?.({ n: ++n, kind: 'written', partition: p.key, files: out.files.map((f) => f.path) });
+
+        // Verify against the inputs before anything is committed: rows AND content.
+        const before = staged.fingerprints.get(p.key) ?? { rows: 0, checksum: '0' };
+        const after = out.fingerprint;
+        const differs = check === 'none' ? false : after.rows !== before.rows || (check === 'rows-and-checksum' && after.checksum !== before.checksum);
+        if (differs) {
+          throw new VerificationError(
+            `${p.key}: read ${before.rows} rows, wrote ${after.rows}${after.rows === before.rows ? ' with a different checksum' : ''}: not committed`,
+          );
+        }
+        for (const f of p.inputs) replaced.add(f.path);
+        result.partitionsCompacted += 1;
+        result.bytesRead += p.inputs.reduce((s, f) => s + f.bytes, 0);
+        result.bytesWritten += out.files.reduce((s, f) => s + f.bytes, 0);
       }
-      for (const f of p.inputs) replaced.add(f.path);
-      result.partitionsCompacted += 1;
-      result.bytesRead += p.inputs.reduce((s, f) => s + f.bytes, 0);
-      result.bytesWritten += out.files.reduce((s, f) => s + f.bytes, 0);
+      await db.exec('DROP TABLE IF EXISTS compaction_stage');
+    } catch (err) {
+      // Nothing was committed: the files this attempt wrote are garbage. Remove them now (vacuum
+      // would too, after the retention period; a crash skips this and leaves them to vacuum).
+      for (const f of written) removeFile(tableDir, f.path);
+      throw err;
     }
-    await db.exec('DROP TABLE IF EXISTS compaction_stage');
-  } catch (err) {
-    // Nothing was committed: the files this attempt wrote are garbage. Remove them now (vacuum
-    // would too, after the retention period; a crash skips this and leaves them to vacuum).
-    for (const f of written) removeFile(tableDir, f.path);
-    throw err;
-  }
 
-  // The one step readers see: old files out (tombstoned, still on disk), new files in.
-  const now = Date.now();
-  const next = commitManifest(tableDir, base, {
-    operation: 'compact',
-    files: [...base.files.filter((f) => !replaced.has(f.path)), ...written],
-    removed: [...base.removed, ...[...replaced].map((path) => ({ path, removedAt: now }))],
-    sourceOffset: base.sourceOffset,
-  });
-  await options.checkpoint?.({ n: ++n, kind: 'committed', partition: '*', files: [] });
-  return { ...result, version: next.version, committed: true, filesRemoved: replaced.size, filesWritten: written.length };
-};
+    // The one step readers see: old files out (tombstoned, still on disk), new files in.
+    const now = Date.now();
+    const next = commitManifest(tableDir, base, {
+      operation: 'compact',
+      files: [...base.files.filter((f) => !replaced.has(f.path)), ...written],
+      removed: [...base.removed, ...[...replaced].map((path) => ({ path, removedAt: now }))],
+      sourceOffset: base.sourceOffset,
+    });
+    await options.checkpoint?.({ n: ++n, kind: 'committed', partition: '*', files: [] });
+    return { ...result, version: next.version, committed: true, filesRemoved: replaced.size, filesWritten: written.length };
+  };
+}
 
 export interface VacuumResult {
   /** Tombstoned files (replaced by a commit) deleted. */
