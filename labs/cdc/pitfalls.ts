@@ -4,35 +4,17 @@
  */
 import type { Pitfall } from '../contract.ts';
 import type { ApplyBatchFn } from '../../pipelines/cdc/apply.ts';
-import { createStage, isBeyondWatermark, mergeLatestSql, readWatermark, stageChanges, writeWatermark } from '../../pipelines/cdc/apply.ts';
-import { comparePosition, positionOf } from '../../pipelines/cdc/envelope.ts';
+import { applyBatchWith } from '../../pipelines/cdc/apply.ts';
 import type { ApplyImpl } from '../../pipelines/cdc/apply-consumer.ts';
 
 const HERE = import.meta.url;
 const REFERENCE = new URL('../../pipelines/cdc/apply.ts', import.meta.url).href;
 
-/** The reference's skeleton with one part swapped: the MERGE text. */
-function applyWithMerge(merge: Parameters<typeof mergeLatestSql>[3]): ApplyBatchFn {
-  return async (db, input) => {
-    const stage = await createStage(db, input.table);
-    return db.transaction(async (tx) => {
-      const wm = await readWatermark(tx, input.topic, input.partition);
-      const fresh = input.events.filter((e) => isBeyondWatermark(e, wm));
-      if (fresh.length === 0) return { received: input.events.length, fresh: 0, merged: 0 };
-      await stageChanges(tx, stage, input.table, fresh);
-      await tx.exec(mergeLatestSql(tx, input.table, stage, merge));
-      const last = fresh.reduce((m, e) => (comparePosition(positionOf(e), m) > 0 ? positionOf(e) : m), positionOf(fresh[0]!));
-      await writeWatermark(tx, input.topic, input.partition, last, fresh.length);
-      return { received: input.events.length, fresh: fresh.length, merged: fresh.length };
-    });
-  };
-}
-
 /** `ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts_ms DESC)`: every change of one transaction ties. */
-export const applyDedupByTsMs: ApplyBatchFn = applyWithMerge({ orderBy: 's._ts_ms DESC' });
+export const applyDedupByTsMs: ApplyBatchFn = applyBatchWith({ orderBy: 's._ts_ms DESC' });
 
 /** `WHEN NOT MATCHED AND op IN ('c','r') THEN INSERT`: an update of a key the target never saw is dropped. */
-export const applyInsertOnlyCreates: ApplyBatchFn = applyWithMerge({ insertOps: `'c', 'r'` });
+export const applyInsertOnlyCreates: ApplyBatchFn = applyBatchWith({ insertOps: `'c', 'r'` });
 
 /** Appends every change row (the after image) to the target: a change log, not a table. */
 export const applyAppendChanges: ApplyBatchFn = async (db, input) =>

@@ -158,22 +158,30 @@ WHEN NOT MATCHED AND ${insertWhen} THEN INSERT (${all.join(', ')}) VALUES (${all
 
 // ---------------------------------------------------------------- the reference batch apply
 
-export const applyBatch: ApplyBatchFn = async (db, input) => {
-  // The stage is DDL: created before the transaction (Snowflake commits on DDL), so the MERGE and
-  // the watermark commit together on every engine.
-  const stage = await createStage(db, input.table);
-  return db.transaction(async (tx) => {
-    const wm = await readWatermark(tx, input.topic, input.partition);
-    const fresh = input.events.filter((e) => isBeyondWatermark(e, wm));
-    if (fresh.length === 0) return { received: input.events.length, fresh: 0, merged: 0 };
-    await stageChanges(tx, stage, input.table, fresh);
-    await tx.exec(mergeLatestSql(tx, input.table, stage));
-    const last = fresh.reduce((m, e) => (comparePosition(positionOf(e), m) > 0 ? positionOf(e) : m), positionOf(fresh[0]!));
-    await writeWatermark(tx, input.topic, input.partition, last, fresh.length);
-    const merged = new Set(fresh.map((e) => keyOf(input.table.key, (e.after ?? e.before)!))).size;
-    return { received: input.events.length, fresh: fresh.length, merged };
-  });
-};
+export const applyBatch: ApplyBatchFn = applyBatchWith();
+
+/**
+ * The batch apply with the MERGE's options chosen (`mergeLatestSql`: the order that picks the latest
+ * change, the ops that insert); `applyBatch` is it with the defaults. The lab's pitfalls swap one.
+ */
+export function applyBatchWith(merge: Parameters<typeof mergeLatestSql>[3] = {}): ApplyBatchFn {
+  return async (db, input) => {
+    // The stage is DDL: created before the transaction (Snowflake commits on DDL), so the MERGE and
+    // the watermark commit together on every engine.
+    const stage = await createStage(db, input.table);
+    return db.transaction(async (tx) => {
+      const wm = await readWatermark(tx, input.topic, input.partition);
+      const fresh = input.events.filter((e) => isBeyondWatermark(e, wm));
+      if (fresh.length === 0) return { received: input.events.length, fresh: 0, merged: 0 };
+      await stageChanges(tx, stage, input.table, fresh);
+      await tx.exec(mergeLatestSql(tx, input.table, stage, merge));
+      const last = fresh.reduce((m, e) => (comparePosition(positionOf(e), m) > 0 ? positionOf(e) : m), positionOf(fresh[0]!));
+      await writeWatermark(tx, input.topic, input.partition, last, fresh.length);
+      const merged = new Set(fresh.map((e) => keyOf(input.table.key, (e.after ?? e.before)!))).size;
+      return { received: input.events.length, fresh: fresh.length, merged };
+    });
+  };
+}
 
 // ---------------------------------------------------------------- target tables
 
