@@ -1,5 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { consumerSessionTimeout, createTopics, kafkaClient, startApply, waitGroupDrained } from '../pipelines/cdc/index.ts';
 import { cdcLab } from '../labs/cdc/lab.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
@@ -101,6 +105,68 @@ describe('lab cdc (Postgres pgoutput → Kafka → MERGE, capture and apply as s
     const deadline = Date.now() + 30000;
     while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive(childPid)).toBe(false);
+  });
+
+  it('a batch that applies for longer than the consumer session keeps its partitions: heartbeats while it applies, no rejoin, applied once', async () => {
+    const { brokers } = await engines.kafka();
+    const admin = kafkaClient(brokers).admin();
+    await admin.connect();
+    const topic = engines.name(`slow_${Date.now()}`);
+    const groupId = engines.name(`slow_g_${Date.now()}`);
+    const dir = mkdtempSync(join(tmpdir(), 'de-lab-cdc-slow-'));
+    try {
+      await createTopics(admin, [topic], 1);
+      const table: TableSchema = { name: 't', key: ['id'], columns: [{ name: 'id', type: 'int' }, { name: 'v', type: 'int' }] };
+      const events: ChangeEvent[] = [1, 2, 3].map((id) => ({
+        op: 'c',
+        before: null,
+        after: { id, v: id * 10 },
+        ts_ms: 1,
+        source: { lsn: String(100 + id), commit_lsn: '200', txId: 1, table: 'public.t', ts_ms: 1, snapshot: false },
+        schema: table,
+      }));
+      const producer = kafkaClient(brokers).producer();
+      await producer.connect();
+      await producer.send({ topic, messages: events.map((e) => ({ key: JSON.stringify({ id: e.after!.id }), value: JSON.stringify(e) })) });
+      await producer.disconnect();
+      // The shortest session the broker allows; each batch takes three of them to apply.
+      const sessionTimeout = await consumerSessionTimeout(admin);
+      const job = startApply({
+        brokers,
+        groupId,
+        topics: [topic],
+        target: { engine: 'duckdb', path: join(dir, 'target.duckdb') },
+        impl: { applyModule: `${new URL('./cdc-fixture/slow-apply.ts', import.meta.url).href}?ms=${3 * sessionTimeout}`, commitOffsets: 'after-target-commit' },
+        sessionTimeout,
+      });
+      try {
+        const failed = () => {
+          const f = job.messages.find((m) => m.ev === 'failed');
+          return f ? String(f.error) : null;
+        };
+        await waitGroupDrained(admin, groupId, [topic], 60_000, failed);
+      } finally {
+        await job.stop();
+      }
+      expect(job.messages.filter((m) => m.ev === 'rejoin')).toEqual([]);
+      const batches = job.messages.filter((m) => m.ev === 'batch');
+      expect(batches.reduce((n, m) => n + Number(m.fresh), 0)).toBe(3);
+      const db = await DuckDbEngine.open(join(dir, 'target.duckdb'));
+      try {
+        expect(await db.query('SELECT id, v FROM t ORDER BY id')).toEqual([
+          { id: 1, v: 10 },
+          { id: 2, v: 20 },
+          { id: 3, v: 30 },
+        ]);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('applyBatch, for all seeded change sequences, batchings and redeliveries: the target ends equal to the source', async () => {
