@@ -22,6 +22,7 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { eachLine } from './lines.ts';
 
 const MARK = '@@child ';
 
@@ -157,16 +158,8 @@ function spawnWorker(script: string): Worker {
       resolve(w.exitInfo);
     });
   });
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.startsWith(MARK)) continue;
-      w.onMessage?.(JSON.parse(line.slice(MARK.length)) as ChildMessage);
-    }
+  eachLine(child.stdout!, (line) => {
+    if (line.startsWith(MARK)) w.onMessage?.(JSON.parse(line.slice(MARK.length)) as ChildMessage);
   });
   child.stderr!.on('data', (d: Buffer) => {
     w.stderr = (w.stderr + d.toString()).slice(-4000);
@@ -283,28 +276,20 @@ export function runChild<C>(load: () => Promise<(config: C, signal: AbortSignal)
   const jobs: C[] = [];
   let wakeJob: () => void = () => undefined;
   let abort: AbortController | null = null;
-  let pending = '';
   const orphaned = () => process.exit(0);
   process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (d: string) => {
-    pending += d;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line === 'exit') process.exit(0);
-      else if (line === 'stop') {
-        if (abort) abort.abort();
-        else if (jobs.length > 0) {
-          // Stopped before it began (the modules were still loading): it ends without running.
-          jobs.shift();
-          send({ ev: 'stopped' });
-        }
+  eachLine(process.stdin, (line) => {
+    if (line === 'exit') process.exit(0);
+    else if (line === 'stop') {
+      if (abort) abort.abort();
+      else if (jobs.length > 0) {
+        // Stopped before it began (the modules were still loading): it ends without running.
+        jobs.shift();
+        send({ ev: 'stopped' });
       }
-      else if (line.startsWith('job ')) {
-        jobs.push(JSON.parse(line.slice(4)) as C);
-        wakeJob();
-      }
+    } else if (line.startsWith('job ')) {
+      jobs.push(JSON.parse(line.slice(4)) as C);
+      wakeJob();
     }
   });
   process.stdin.on('end', orphaned);

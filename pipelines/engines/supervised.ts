@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
+import { eachLine } from './lines.ts';
 
 const SUPERVISOR = fileURLToPath(new URL('../../scripts/supervise.mjs', import.meta.url));
 
@@ -36,24 +37,17 @@ export class SupervisedProcess {
     readonly config: SupervisedConfig,
   ) {
     this.exited = new Promise((resolve) => sup.once('exit', () => resolve()));
-    let buf = '';
-    sup.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const msg = JSON.parse(line) as { event: string; pid?: number; code?: number; signal?: string; message?: string; tail?: string };
-          if (msg.event === 'started') this.serverPid = msg.pid ?? null;
-          if (msg.event === 'exit') {
-            this.died = `exited with ${msg.signal ?? `code ${msg.code}`}`;
-            this.deathLog = msg.tail ?? '';
-          }
-          if (msg.event === 'error') this.died = msg.message ?? 'failed to start';
-        } catch {
-          /* not ours */
+    eachLine(sup.stdout!, (line) => {
+      try {
+        const msg = JSON.parse(line) as { event: string; pid?: number; code?: number; signal?: string; message?: string; tail?: string };
+        if (msg.event === 'started') this.serverPid = msg.pid ?? null;
+        if (msg.event === 'exit') {
+          this.died = `exited with ${msg.signal ?? `code ${msg.code}`}`;
+          this.deathLog = msg.tail ?? '';
         }
+        if (msg.event === 'error') this.died = msg.message ?? 'failed to start';
+      } catch {
+        /* not ours */
       }
     });
   }
