@@ -3,7 +3,7 @@ import { Prng } from '../../fixtures/prng.ts';
 import { dailySnapshots, generateBenchmarkSnapshots, ordersFor, type ChangeKind, type DailySnapshot, type OrderFact } from '../../fixtures/scd2.ts';
 import { createDimension, createSnapshotTable, OPEN_END, validOn } from '../../pipelines/scd2/index.ts';
 import { createScenarioTables, referenceImpl, runScenario, type Scd2Impl, type ScenarioEvidence } from './scenario.ts';
-import { factsJoinRightVersion, fmtVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from './claims.ts';
+import { factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from './claims.ts';
 import { scd2Pitfalls } from './pitfalls.ts';
 
 export interface Scd2State {

@@ -29,6 +29,30 @@ const neqChangeDetection: Scd2Impl = {
 };
 
 /**
+ * The statements the two hand-written loads below share, for one dimension and stage: quoted
+ * names, the load date as `$1`, an INSERT of an open version from `$1` for each staged row `s` a
+ * FROM/WHERE tail selects (binds `$1`, `$2` = open end), and the Type 1 overwrite of every version.
+ */
+function loadSql(db: SqlEngine, tables: Scd2Tables) {
+  const d = db.dialect;
+  const dim = d.ident(tables.dim);
+  const stage = d.ident(tables.stage);
+  const day = d.dateParam('$1');
+  return {
+    d,
+    dim,
+    stage,
+    day,
+    insertOpenVersions: (tail = '') =>
+      `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
+                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
+         FROM ${stage} AS s ${tail}`,
+    type1Overwrite: `UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`,
+  };
+}
+
+/**
  * Expire, then insert new versions for the rows "expired today". Run once a day it works; run the
  * same snapshot again on the same day (a retried job) and the rows expired earlier today still
  * have valid_to = today, so their new versions are inserted a second time.
@@ -36,15 +60,7 @@ const neqChangeDetection: Scd2Impl = {
 const expireThenInsert: Scd2Impl = {
   validOn,
   async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
-    const d = db.dialect;
-    const dim = d.ident(tables.dim);
-    const stage = d.ident(tables.stage);
-    const day = d.dateParam('$1');
-    // An open version from $1 for each staged row the caller's FROM/WHERE tail selects.
-    const insertOpenVersions = `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
-         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
-                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
-         FROM ${stage} AS s`;
+    const { d, dim, stage, day, insertOpenVersions, type1Overwrite } = loadSql(db, tables);
     await db.transaction(async (tx) => {
       // 1. Expire current versions whose tracked values changed, and those of deleted keys.
       await tx.exec(
@@ -57,18 +73,10 @@ const expireThenInsert: Scd2Impl = {
         [date],
       );
       // 2. Insert a first version for keys with no version current or expired today (new, or re-appearing).
-      await tx.exec(
-        `${insertOpenVersions}
-         WHERE NOT EXISTS (SELECT 1 FROM ${dim} AS v WHERE v.customer_id = s.customer_id AND (v.is_current OR v.valid_to = ${day}))`,
-        [date, OPEN_END],
-      );
+      await tx.exec(insertOpenVersions(`WHERE NOT EXISTS (SELECT 1 FROM ${dim} AS v WHERE v.customer_id = s.customer_id AND (v.is_current OR v.valid_to = ${day}))`), [date, OPEN_END]);
       // 3. The defect: new versions for the rows "expired today" — true again on a same-day re-run.
-      await tx.exec(
-        `${insertOpenVersions}
-         JOIN ${dim} AS v ON v.customer_id = s.customer_id AND v.valid_to = ${day} AND NOT v.is_current AND NOT v.is_deleted`,
-        [date, OPEN_END],
-      );
-      await tx.exec(`UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`);
+      await tx.exec(insertOpenVersions(`JOIN ${dim} AS v ON v.customer_id = s.customer_id AND v.valid_to = ${day} AND NOT v.is_current AND NOT v.is_deleted`), [date, OPEN_END]);
+      await tx.exec(type1Overwrite);
     });
   },
 };
@@ -81,10 +89,7 @@ const expireThenInsert: Scd2Impl = {
 const streamReinsert: Scd2Impl = {
   validOn,
   async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
-    const d = db.dialect;
-    const dim = d.ident(tables.dim);
-    const stage = d.ident(tables.stage);
-    const day = d.dateParam('$1');
+    const { dim, stage, day, insertOpenVersions, type1Overwrite } = loadSql(db, tables);
     await db.transaction(async (tx) => {
       await tx.exec(
         `UPDATE ${dim} SET valid_to = ${day}, is_current = FALSE,
@@ -92,14 +97,8 @@ const streamReinsert: Scd2Impl = {
          WHERE is_current`,
         [date],
       );
-      await tx.exec(
-        `INSERT INTO ${dim} (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
-         SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
-                s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
-         FROM ${stage} AS s`,
-        [date, OPEN_END],
-      );
-      await tx.exec(`UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`);
+      await tx.exec(insertOpenVersions(), [date, OPEN_END]);
+      await tx.exec(type1Overwrite);
     });
   },
 };
