@@ -22,9 +22,13 @@ export function withDialect(db: SqlEngine, override: Partial<Dialect>): SqlEngin
   return wrap(db);
 }
 
-/** Change detection with `<>`: `NULL <> 'gold'` is NULL, so NULL ↔ value changes look like "no change". */
+/**
+ * Change detection with `<>` on the columns: `NULL <> 'gold'` is NULL, so NULL ↔ value changes
+ * look like "no change". (The columns themselves: a digest that is never NULL would hide the defect.)
+ */
 const neqChangeDetection: Scd2Impl = {
-  applySnapshot: (db, tables, date) => applyScd2Snapshot(withDialect(db, { distinct: (a, b) => `(${a} <> ${b})` }), tables, date),
+  applySnapshot: (db, tables, date) =>
+    applyScd2Snapshot(withDialect(db, { distinct: (a, b) => `(${a} <> ${b})`, changeDigest: undefined }), tables, date),
   validOn,
 };
 

@@ -67,6 +67,15 @@ export interface Dialect {
   /** `a IS DISTINCT FROM b`, NULL-safe inequality. */
   distinct(a: string, b: string): string;
   /**
+   * Change detection within one statement: expressions over `columns` such that two rows differ
+   * in some column exactly when (up to a 64-bit collision) some expression differs, NULL-safely.
+   * Absent: the columns themselves. DuckDB: one native `hash(…)` (NULL hashes to its own value,
+   * each column by position), which makes a 1M × 1M comparison join carry one number instead of
+   * the strings. Not stable across engine versions: computed on both sides at compare time,
+   * never stored.
+   */
+  changeDigest?(columns: readonly string[]): string[];
+  /**
    * A signed 60-bit integer hash of a text expression (md5-based), identical on every engine
    * for the same text. Used for row hashes and order-independent fingerprints.
    */

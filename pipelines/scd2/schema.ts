@@ -64,6 +64,9 @@ export async function createSnapshotTable(db: SqlEngine, name: string): Promise<
  *   change  a Type 2 value differs from the current version (close it, open a new one)
  *   delete  the key is missing from the full snapshot (close it, is_deleted)
  *   type1   only the Type 1 email differs (overwrite, no version)
+ * and `type1_changed`: the key's versions may carry another email than the snapshot's — a `type1`,
+ * a `change` that also changed the email, every `open` (a re-appearing key's closed versions) —
+ * the keys the Type 1 overwrite visits.
  */
 export async function createChangeSetTable(db: SqlEngine, name: string): Promise<void> {
   const { types: t, ident } = db.dialect;
@@ -73,6 +76,7 @@ export async function createChangeSetTable(db: SqlEngine, name: string): Promise
       action      ${t.text} NOT NULL,
       segment     ${t.text},
       city        ${t.text},
-      email       ${t.text}
+      email       ${t.text},
+      type1_changed ${t.bool}
     )`);
 }
