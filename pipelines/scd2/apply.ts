@@ -3,9 +3,11 @@
  * customer dimension. One transaction:
  *
  *   1. compute the change set: snapshot FULL OUTER JOIN current versions, NULL-safe comparison
- *      (of the columns, or of a per-engine digest of them: `Dialect.changeDigest`), and refuse it if a key appears twice (a stage without a unique key would open two versions);
+ *      (of the columns, or of a per-engine digest of them: `Dialect.changeDigest`), and refuse it
+ *      if a key appears twice (a stage without a unique key would open two versions);
  *   2. one MERGE that closes and opens versions from the change set;
- *   3. one UPDATE that overwrites the Type 1 column on every version of the changed keys.
+ *   3. one UPDATE that overwrites the Type 1 column on every version of the keys whose Type 1
+ *      value may differ (`type1_changed`).
  *
  * Every decision is made in step 1, against the state before the load, so running the same
  * snapshot again on the same day finds an empty change set (idempotent by construction). Steps
