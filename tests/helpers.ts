@@ -1,4 +1,4 @@
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,4 +77,19 @@ export function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
     close: () => inner.close(),
   });
   return wrap(db);
+}
+
+/**
+ * Runs `apply` on `failingAfter(db, 0)`, `failingAfter(db, 1)`, … until it succeeds, checking after
+ * each injected failure that `state()` still equals what it was before: all or nothing at every
+ * statement boundary. Returns how many statements the successful apply ran through (how many
+ * failure points were tested).
+ */
+export async function expectAllOrNothing<S>(db: SqlEngine, apply: (db: SqlEngine) => Promise<unknown>, state: () => Promise<S>): Promise<number> {
+  const before = await state();
+  let statements = 0;
+  for (; ; statements++) {
+    if (await apply(failingAfter(db, statements)).then(() => true, () => false)) return statements;
+    expect(await state(), `failure after statement ${statements}`).toEqual(before);
+  }
 }
