@@ -270,17 +270,16 @@ export function compactChecking(check: CompactionCheck): CompactFn {
     const attempt = `compact-v${String(base.version + 1).padStart(6, '0')}-${randomBytes(4).toString('hex')}`;
     let n = 0;
     const written: DataFile[] = [];
-    const writtenAbs: string[] = [];
     const replaced = new Set<string>();
+    // Every partition's rewrite, as it happens: what a failure before the commit must remove.
+    const rewritten: { partition: PartitionPlan; absFiles: string[] }[] = [];
     try {
       const staged = await stageCandidates(db, tableDir, plans);
       // Rewrite every partition (each a durable side effect, announced), then read all the new
       // files back in one query and verify each partition against its inputs: rows AND content.
-      const rewritten: { partition: PartitionPlan; absFiles: string[] }[] = [];
       for (const p of plans) {
         const files = await rewrite(db, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy });
         rewritten.push({ partition: p, absFiles: files });
-        writtenAbs.push(...files);
         await options.checkpoint?.({ n: ++n, kind: 'written', partition: p.key, files: files.map((f) => relative(tableDir, f)) });
       }
       const described = await describeWrittenPartitions(db, tableDir, rewritten);
@@ -304,7 +303,7 @@ export function compactChecking(check: CompactionCheck): CompactFn {
     } catch (err) {
       // Nothing was committed: the files this attempt wrote are garbage. Remove them now (vacuum
       // would too, after the retention period; a crash skips this and leaves them to vacuum).
-      for (const f of writtenAbs) removeFile(tableDir, relative(tableDir, f));
+      for (const f of rewritten.flatMap((r) => r.absFiles)) removeFile(tableDir, relative(tableDir, f));
       throw err;
     }
 
