@@ -162,6 +162,31 @@ describe.each(ENGINES)('scd2 on $engine', ({ engine, runs, seed }) => {
     expect(await dimensionFingerprint(db, t.dim)).toEqual(after);
   });
 
+  it('surrogate keys: unique and above every earlier one, for dense business keys (offset from the smallest) and sparse 64-bit ones (numbered in order)', async () => {
+    await clearScenarioTables(db);
+    const t = { dim: 'dim_customer', stage: 'stg_customer' };
+    const load = async (date: string, rows: (string | number | null)[][]) => {
+      await db.exec(`DELETE FROM ${db.dialect.ident(t.stage)}`);
+      await db.insertRows(db.dialect.ident(t.stage), ['customer_id', 'segment', 'city', 'email'], rows);
+      const before = await db.query<{ sk: unknown }>(`SELECT COALESCE(MAX(customer_sk), 0) AS sk FROM ${db.dialect.ident(t.dim)}`);
+      await applyScd2Snapshot(db, t, date);
+      const opened = await db.query<{ sk: unknown }>(`SELECT customer_sk AS sk FROM ${db.dialect.ident(t.dim)} WHERE valid_from = CAST($1 AS DATE)`, [date]);
+      return { max: Number(before[0]!.sk), opened: opened.map((r) => Number(r.sk)) };
+    };
+    const big = 2 ** 62; // keys ±2^62: max + (id − min + 1) would be 2^63 + 1, beyond BIGINT
+    const days = [
+      await load('2024-01-01', [[-big, 'gold', null, null], [7, 'gold', null, null], [big, 'silver', null, null]]),
+      await load('2024-01-02', [[-big, 'silver', null, null], [7, 'gold', null, null], [big, 'gold', null, null], [2 ** 61, null, null, null]]),
+      await load('2024-01-03', [[-big, 'silver', null, null], [7, 'silver', null, null], [8, null, null, null], [1000, null, null, null]]),
+    ];
+    expect(days.map((d) => d.opened.length)).toEqual([3, 3, 3]);
+    for (const d of days) expect(Math.min(...d.opened)).toBeGreaterThan(d.max);
+    const all = await db.query<{ sk: unknown }>(`SELECT customer_sk AS sk FROM ${db.dialect.ident(t.dim)}`);
+    expect(new Set(all.map((r) => Number(r.sk))).size).toBe(all.length);
+    // Day 3 is dense (ids 7 … 1000): offsets from the smallest opened id, gaps and all.
+    expect(days[2]!.opened.sort((a, b) => a - b)).toEqual([1, 2, 994].map((o) => days[2]!.max + o));
+  });
+
   it('Type 1 on history: an email change overwrites every version of the key and opens none; a segment change opens one', async () => {
     await clearScenarioTables(db);
     const days: Day[] = [
