@@ -15,6 +15,8 @@ export class DuckDbEngine extends SerialSqlEngine {
     readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
     readonly path: string,
+    /** False for a `connect()` handle: closing it leaves the instance (and the other connections) open. */
+    private readonly ownsInstance = true,
   ) {
     super();
   }
@@ -25,9 +27,9 @@ export class DuckDbEngine extends SerialSqlEngine {
     return new DuckDbEngine(instance, connection, path);
   }
 
-  /** A second connection to the same database (e.g. a concurrent reader). */
+  /** A second connection to the same database (a concurrent reader, a second writer); its `close` closes only it. */
   async connect(): Promise<DuckDbEngine> {
-    return new DuckDbEngine(this.instance, await this.instance.connect(), this.path);
+    return new DuckDbEngine(this.instance, await this.instance.connect(), this.path, false);
   }
 
   async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
@@ -55,6 +57,7 @@ export class DuckDbEngine extends SerialSqlEngine {
   async close(): Promise<void> {
     await this.drain();
     this.connection.closeSync();
+    if (!this.ownsInstance) return;
     // The instance closes when the last connection is gone and it is garbage collected;
     // closing it explicitly releases the file lock for `--out` files right away.
     try {
