@@ -28,6 +28,7 @@ import {
   readManifest,
   readSnapshot,
   referenceCompactor,
+  rewritePartition,
   runCompactorProcess,
   unreferencedFiles,
   vacuum,
@@ -205,6 +206,23 @@ describe('claim same-data: verification before the commit', () => {
     const after = await readSnapshot(db, dir);
     expect({ version: after.version, checksum: after.checksum }).toEqual({ version: before.version, checksum: before.checksum });
     expect(unreferencedFiles(dir)).toEqual([]);
+  });
+
+  it('a rewrite that fails mid-run (partitions go two at a time) commits nothing and leaves no file or stage table behind', async () => {
+    const dir = copy('throws');
+    const before = await readSnapshot(db, dir);
+    let calls = 0;
+    const failing: NonNullable<CompactOptions['rewrite']> = async (conn, sql, out) => {
+      // The second partition fails after the first one's files are written, while the other connection may be mid-write.
+      if (++calls === 2) throw new Error('disk full (injected)');
+      return rewritePartition(conn, sql, out);
+    };
+    await expect(compactTable(db, dir, opts({ rewrite: failing }))).rejects.toThrow(/disk full/);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    const after = await readSnapshot(db, dir);
+    expect({ version: after.version, checksum: after.checksum }).toEqual({ version: before.version, checksum: before.checksum });
+    expect(unreferencedFiles(dir)).toEqual([]);
+    expect(await db.query(`SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'compact_%'`)).toEqual([]);
   });
 
   it('a row-count-only check commits the same fault: same rows, different checksum', async () => {
