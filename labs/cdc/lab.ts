@@ -18,6 +18,7 @@ import {
   consumerLag,
   consumerSessionTimeout,
   createTopics,
+  GroupSupervisor,
   diffIsEmpty,
   firstDifference,
   kafkaClient,
@@ -128,6 +129,17 @@ interface State {
   shared?: SharedCapture;
   lagT0?: number;
   mainGroup?: string;
+  /** Evicts the group members of killed apply processes (one Kafka connection per run). */
+  supervisor?: GroupSupervisor;
+}
+
+/** The run's group supervisor, made on first use and closed with the engines. */
+function supervisor(ctx: LabContext, s: State): GroupSupervisor {
+  if (!s.supervisor) {
+    const sup = (s.supervisor = new GroupSupervisor(s.brokers));
+    ctx.engines.onStop(() => sup.close());
+  }
+  return s.supervisor;
 }
 
 const TABLES: CdcTable[] = ['customers', 'orders'];
@@ -217,20 +229,25 @@ function launchApply(
 ): ApplyHandle {
   const groupId = groupName(ctx, s, opts.label);
   const run: ApplyRun = { crashed: [], fresh: 0, batches: 0, rejoinMs: [], sessionsAborted: 0 };
-  const proc: Restarting = new Restarting(opts.label, (attempt) =>
-    startApply(
-      {
-        brokers: s.brokers,
-        groupId,
-        topics: s.names!.topics,
-        target: opts.target,
-        impl,
-        crash: attempt === 0 && opts.crash ? { point: APPLY_CRASH_POINT, ...opts.crash } : undefined,
-        sessionTimeout: opts.sessionTimeout ?? s.sessionTimeout,
-        abortSessions: [...(opts.predecessors ?? []), ...(attempt > 0 ? targetSessions(proc) : [])],
-      },
-      opts.label,
-    ),
+  // The supervisor evicts a dead process's group member before restarting it: the restart joins at
+  // once instead of after the member's session expires (the semantics are the session expiry's).
+  const proc: Restarting = new Restarting(
+    opts.label,
+    (attempt) =>
+      startApply(
+        {
+          brokers: s.brokers,
+          groupId,
+          topics: s.names!.topics,
+          target: opts.target,
+          impl,
+          crash: attempt === 0 && opts.crash ? { point: APPLY_CRASH_POINT, ...opts.crash } : undefined,
+          sessionTimeout: opts.sessionTimeout ?? s.sessionTimeout,
+          abortSessions: [...(opts.predecessors ?? []), ...(attempt > 0 ? targetSessions(proc) : [])],
+        },
+        opts.label,
+      ),
+    { beforeRestart: supervisor(ctx, s).evictDeadApply(groupId) },
   );
   const h: ApplyHandle = { label: opts.label, target: opts.target, groupId, proc, run };
   proc.onMessage((m) => {
@@ -557,8 +574,10 @@ export const cdcLab: Lab<CdcImpl, State> = {
         s.targets.main = await make(ctx, s.dir, 'main');
         if (ctx.engine === 'snowflake') s.sf = { emulator: (await ctx.engines.providers()).snowflake?.startsWith('emulator') ?? true };
         const groupId = (s.mainGroup = groupName(ctx, s, 'main'));
-        s.applyA = new Restarting('apply', () =>
-          startApply({ brokers, groupId, topics: s.names!.topics, target: s.targets.main!, impl, sessionTimeout: 10000 }, 'apply'),
+        s.applyA = new Restarting(
+          'apply',
+          () => startApply({ brokers, groupId, topics: s.names!.topics, target: s.targets.main!, impl, sessionTimeout: 10000 }, 'apply'),
+          { beforeRestart: supervisor(ctx, s).evictDeadApply(groupId) },
         );
         s.applyA.onMessage((m) => {
           if (m.ev === 'batch') s.aBatches.push({ t: Number(m.t), fresh: Number(m.fresh), lat: (m.lat as number[]) ?? [] });

@@ -135,7 +135,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
   try {
     await consumer.connect();
     for (const topic of cfg.topics) await consumer.subscribe({ topic, fromBeginning: true });
-    consumer.on(consumer.events.GROUP_JOIN, () => send({ ev: 'joined', t: Date.now() }));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => send({ ev: 'joined', t: Date.now(), memberId: e.payload.memberId }));
     runConfig = {
       autoCommit: false,
       eachBatchAutoResolve: false,
