@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { consumerSessionTimeout, createTopics, kafkaClient, startApply, waitGroupDrained } from '../pipelines/cdc/index.ts';
+import { GroupSupervisor, consumerSessionTimeout, createTopics, kafkaClient, startApply, waitGroupDrained } from '../pipelines/cdc/index.ts';
 import { cdcLab } from '../labs/cdc/lab.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
@@ -105,6 +105,36 @@ describe('lab cdc (Postgres pgoutput → Kafka → MERGE, capture and apply as s
     const deadline = Date.now() + 30000;
     while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive(childPid)).toBe(false);
+  });
+
+  it('the supervisor evicts a group member at once (LeaveGroup on its behalf): the broker drops it, an unknown member is refused', async () => {
+    const { brokers } = await engines.kafka();
+    const kafka = kafkaClient(brokers);
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = engines.name(`evict_${Date.now()}`);
+    const groupId = `${topic}_g`;
+    await createTopics(admin, [topic], 1);
+    // A member with a long session: without the eviction the broker would keep it for 30 s after it died.
+    const consumer = kafka.consumer({ groupId, sessionTimeout: 30000, heartbeatInterval: 10000, maxWaitTimeInMs: 100 });
+    const sup = new GroupSupervisor(brokers);
+    try {
+      const joined = new Promise<string>((resolve) => consumer.on(consumer.events.GROUP_JOIN, (e) => resolve(e.payload.memberId)));
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async () => undefined });
+      const memberId = await joined;
+      const members = async () => (await admin.describeGroups([groupId])).groups[0]!.members.map((m) => m.memberId);
+      expect(await members()).toEqual([memberId]);
+      expect(await sup.evict(groupId, memberId)).toBe(true);
+      expect(await members()).not.toContain(memberId);
+      expect(await sup.evict(groupId, 'no-such-member')).toBe(false);
+    } finally {
+      await consumer.disconnect();
+      await sup.close();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
   });
 
   it('a batch that applies for longer than the consumer session keeps its partitions: heartbeats while it applies, no rejoin, applied once', async () => {
