@@ -136,7 +136,12 @@ describe('claim crash-safe: SIGKILL a real compactor process', () => {
     expect(readFileSync(join(dir, '_manifest.json'), 'utf8')).toBe(manifestBefore);
     const afterKill = await readSnapshot(db, dir);
     expect({ rows: afterKill.rows, checksum: afterKill.checksum, version: afterKill.version }).toEqual({ rows: before.rows, checksum: before.checksum, version: before.version });
-    expect(unreferencedFiles(dir).sort()).toEqual([...written].sort());
+    // Partitions are rewritten two at a time, so the files on disk but in no manifest are the
+    // announced ones plus, at most, those of the announced partition's pair-mate: all of this attempt.
+    const orphans = unreferencedFiles(dir).sort();
+    expect(orphans).toEqual(expect.arrayContaining(written));
+    const attempt = written[0]!.split('/').pop()!.replace(/-\d+\.parquet$/, '');
+    for (const f of orphans) expect(f, 'an orphan of another writer').toContain(`/${attempt}-`);
 
     const rerun = await compactTable(db, dir, opts());
     expect(rerun.committed).toBe(true);
@@ -146,11 +151,11 @@ describe('claim crash-safe: SIGKILL a real compactor process', () => {
 
     // Young orphans may belong to a running writer: kept under a retention period …
     const young = vacuum(dir, { retentionMs: 3600_000 });
-    expect(young.keptYoung).toBe(written.length);
-    for (const f of written) expect(existsSync(join(dir, f))).toBe(true);
+    expect(young.keptYoung).toBe(orphans.length);
+    for (const f of orphans) expect(existsSync(join(dir, f))).toBe(true);
     // … and removed once past it, together with the files the re-run replaced.
     const old = vacuum(dir, { retentionMs: 0 });
-    expect(old.removedOrphans).toBe(written.length);
+    expect(old.removedOrphans).toBe(orphans.length);
     expect(old.removedTombstoned).toBe(rerun.filesRemoved);
     expect(unreferencedFiles(dir)).toEqual([]);
     const afterVacuum = await readSnapshot(db, dir);
@@ -222,7 +227,7 @@ describe('claim same-data: verification before the commit', () => {
     const after = await readSnapshot(db, dir);
     expect({ version: after.version, checksum: after.checksum }).toEqual({ version: before.version, checksum: before.checksum });
     expect(unreferencedFiles(dir)).toEqual([]);
-    expect(await db.query(`SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'compact_%'`)).toEqual([]);
+    expect(await db.query(`SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, 'compact_v')`)).toEqual([]);
   });
 
   it('a row-count-only check commits the same fault: same rows, different checksum', async () => {

@@ -279,30 +279,26 @@ export function compactChecking(check: CompactionCheck): CompactFn {
     const rewritten: { partition: PartitionPlan; absFiles: string[] }[] = [];
     const stageTable = `${attempt.replace(/-/g, '_')}_stage`;
     // A second connection: partitions are rewritten two at a time. Each partition's sort-and-write
-    // is small and mostly single-threaded; two in flight keep both cores busy (~1/3 less rewrite time).
+    // is small and mostly single-threaded; two in flight keep both cores busy (~1/3 less rewrite
+    // time). In fixed pairs, announced in plan order: what is on disk at any checkpoint — and so
+    // what a crash there leaves — is the same on every run.
     const second = await db.connect();
     try {
       const staged = await stageCandidates(db, tableDir, plans, stageTable);
       // Rewrite every partition (each a durable side effect, announced), then read all the new
       // files back in one query and verify each partition against its inputs: rows AND content.
-      const queue = [...plans];
-      const workers = await Promise.allSettled(
-        [db, second].map(async (conn) => {
-          try {
-            for (let p = queue.shift(); p; p = queue.shift()) {
-              const files = await rewrite(conn, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy });
-              rewritten.push({ partition: p, absFiles: files });
-              await options.checkpoint?.({ n: ++n, kind: 'written', partition: p.key, files: files.map((f) => relative(tableDir, f)) });
-            }
-          } catch (err) {
-            queue.length = 0; // the other connection stops after its current partition
-            throw err;
-          }
-        }),
-      );
-      // Both have stopped before anything is cleaned up: no file is written after the cleanup.
-      const failed = workers.find((w): w is PromiseRejectedResult => w.status === 'rejected');
-      if (failed) throw failed.reason;
+      for (let i = 0; i < plans.length; i += 2) {
+        const pair = plans.slice(i, i + 2);
+        const outcomes = await Promise.allSettled(
+          pair.map((p, j) => rewrite(j === 0 ? db : second, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy })),
+        );
+        // Both have finished before anything is judged: a failure's cleanup sees every file written.
+        const done = pair.flatMap((p, j) => (outcomes[j]!.status === 'fulfilled' ? [{ partition: p, absFiles: (outcomes[j] as PromiseFulfilledResult<string[]>).value }] : []));
+        rewritten.push(...done);
+        const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failed) throw failed.reason;
+        for (const { partition: p, absFiles } of done) await options.checkpoint?.({ n: ++n, kind: 'written', partition: p.key, files: absFiles.map((f) => relative(tableDir, f)) });
+      }
       const described = await describeWrittenPartitions(db, tableDir, rewritten);
       for (const [i, { partition: p }] of rewritten.entries()) {
         const out = described[i]!;
