@@ -143,17 +143,24 @@ function filePattern(prefix: string): string {
   return `${prefix}-{i}`;
 }
 
-/** Stages a partition's input files in a temp table: read once, then checksummed and rewritten from memory. */
-export async function stagePartition(db: DuckDbEngine, tableDir: string, inputs: readonly DataFile[]): Promise<{ table: string; fingerprint: Fingerprint }> {
-  // Row order across hundreds of small files means nothing (and the rewrite sorts): let DuckDB
-  // read them in parallel without preserving it — twice as fast — then restore the setting.
+/**
+ * Runs a stage's `CREATE … AS SELECT` over small files without preserving row order, then restores
+ * the setting. Row order across hundreds of small files means nothing (and the rewrite sorts):
+ * unordered, DuckDB reads them in parallel — twice as fast.
+ */
+async function createStage(db: DuckDbEngine, createSql: string): Promise<void> {
   const [setting] = await db.query<{ v: boolean | string }>(`SELECT current_setting('preserve_insertion_order') AS v`);
   await db.exec('SET preserve_insertion_order = false');
   try {
-    await db.exec(`CREATE OR REPLACE TEMP TABLE compaction_stage AS SELECT ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
+    await db.exec(createSql);
   } finally {
     await db.exec(`SET preserve_insertion_order = ${String(setting?.v) === 'false' ? 'false' : 'true'}`);
   }
+}
+
+/** Stages a partition's input files in a temp table: read once, then checksummed and rewritten from memory. */
+export async function stagePartition(db: DuckDbEngine, tableDir: string, inputs: readonly DataFile[]): Promise<{ table: string; fingerprint: Fingerprint }> {
+  await createStage(db, `CREATE OR REPLACE TEMP TABLE compaction_stage AS SELECT ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
   return { table: 'compaction_stage', fingerprint: await contentChecksum(db, 'compaction_stage') };
 }
 
@@ -173,13 +180,7 @@ export async function stageCandidates(
 ): Promise<{ fingerprints: Map<string, Fingerprint>; source(p: { dt: string; hour: number }): string }> {
   const inputs = plans.flatMap((p) => p.inputs);
   const stage = db.dialect.ident(table);
-  const [setting] = await db.query<{ v: boolean | string }>(`SELECT current_setting('preserve_insertion_order') AS v`);
-  await db.exec('SET preserve_insertion_order = false');
-  try {
-    await db.exec(`CREATE OR REPLACE TABLE ${stage} AS SELECT dt, hour, ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
-  } finally {
-    await db.exec(`SET preserve_insertion_order = ${String(setting?.v) === 'false' ? 'false' : 'true'}`);
-  }
+  await createStage(db, `CREATE OR REPLACE TABLE ${stage} AS SELECT dt, hour, ${EVENT_COLUMNS.join(', ')} FROM ${parquetScan(tableDir, inputs)}`);
   const rows = await db.query<{ dt: string; hour: number; rows: number; checksum: string }>(
     `SELECT dt, hour, count(*) AS rows, CAST(sum(CAST(${ROW_HASH} AS HUGEINT)) AS VARCHAR) AS checksum FROM ${stage} GROUP BY dt, hour`,
   );
