@@ -7,10 +7,6 @@ import type { AnyLab, LabContext } from '../labs/contract.ts';
 import { Reporter } from '../labs/reporter.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 
-/**
- * An engine set on the test run's shared servers (see global-setup.ts). Databases, topics,
- * slots it creates are named per run and dropped by `stopAll()`.
- */
 /** Whether a process runs: gone, or a zombie waiting to be reaped (a container's init may never reap it), is not running. */
 export function running(pid: number): boolean {
   try {
@@ -21,9 +17,11 @@ export function running(pid: number): boolean {
 }
 
 /**
- * Engines on the test run's shared Postgres and Kafka (and Snowflake emulator). `ownSnowflake`:
- * this file starts its own emulator instead (fakesnow serves one statement at a time, so two
- * files applying at once would queue behind each other; a real account is still used when set).
+ * Engines on the test run's shared Postgres and Kafka (and Snowflake emulator; see
+ * global-setup.ts). Databases, topics, slots it creates are named per run and dropped by
+ * `stopAll()`. `ownSnowflake`: this file starts its own emulator instead (fakesnow serves one
+ * statement at a time, so two files applying at once would queue behind each other; a real
+ * account is still used when set).
  */
 export function testEngines(opts: { ownSnowflake?: boolean } = {}): Engines {
   return new Engines({

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testEngines } from './helpers.ts';
+import { running, testEngines } from './helpers.ts';
 import type { Engines } from '../pipelines/engines/index.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { SnowflakeEngine, toPositional, splitStatements } from '../pipelines/engines/snowflake/driver.ts';
@@ -238,7 +238,7 @@ describe('snowflake provider', () => {
     expect(await db.query(`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
     await db.close();
     await server.stop();
-    expect(() => process.kill(server.pid!, 0)).toThrow();
+    expect(running(server.pid!)).toBe(false);
     expect(existsSync(server.dir!)).toBe(false);
   });
 
