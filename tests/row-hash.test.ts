@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { testEngines } from './helpers.ts';
 import type { PgEngine } from '../pipelines/engines/postgres/driver.ts';
 import type { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
@@ -98,6 +99,9 @@ const TRICKY: LogicalRow[] = [
   // trailing spaces and case are significant to the hash (a reconciler normalises them first when configured)
   ['6', 'abc  ', 'ABC', '0.00', '1e-7', '0.00', '1', '1970-01-01 00:00:00', '1970-01-01 00:00:00+00', '1970-01-01', 'true'],
   ['7', 'x', 'y', '0.01', '2.5e15', '1.01', '-9007199254740991', '1969-12-31 23:59:59.5', '1969-12-31 23:59:59.5+00', '1969-12-31', 'false'],
+  // either side of the range where Postgres reads epoch microseconds from a double (1907–2033)
+  ['8', 'a', 'b', '0.02', '0.5', '0.02', '2', '1906-12-31 23:59:59.999999', '1907-01-01 00:00:00.000001+00', '1907-01-01', 'true'],
+  ['9', 'c', 'd', '0.03', '0.25', '0.03', '4', '2033-01-01 00:00:00.000001', '2032-12-31 23:59:59.999999+00', '2033-01-01', 'false'],
 ];
 
 describe('cross-engine canonical row hash', () => {
@@ -111,6 +115,17 @@ describe('cross-engine canonical row hash', () => {
     expect(duckHash).toEqual(pgHash);
     expect(new Set(pgHash.values()).size).toBe(TRICKY.length);
     expect(await fingerprint(duck, table)).toBe(await fingerprint(pg, table));
+  });
+
+  it('hash64 is the first 15 hex digits of md5 on both engines (the definition Snowflake shares)', async () => {
+    const texts = ['', 'de-lab', 'héllo 😀', '3:abc;\\N;1;'];
+    for (const db of [pg, duck] as SqlEngine[]) {
+      for (const t of texts) {
+        const [row] = await db.query<{ h: unknown }>(`SELECT ${db.dialect.hash64('CAST($1 AS VARCHAR)')} AS h`, [t]);
+        const expected = BigInt('0x' + createHash('md5').update(t, 'utf8').digest('hex').slice(0, 15));
+        expect(BigInt(String(row!.h)), `${db.name} ${JSON.stringify(t)}`).toBe(expected);
+      }
+    }
   });
 
   it('keeps NULL, empty string and the text \\N apart, and shifting a separator between columns changes the hash', async () => {

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Row } from '../types.ts';
 import { SerialSqlEngine, valuesInserts } from '../base.ts';
-import { postgresDialect } from './dialect.ts';
+import { postgresDialectFor } from './dialect.ts';
+import type { Dialect } from '../types.ts';
 import { EngineUnavailableError } from '../../errors.ts';
 
 // Map Postgres types onto the shared value mapping in ../types.ts.
@@ -19,12 +20,13 @@ const types = {
 /** One PostgreSQL connection (a `pg.Client`), so transactions are real and ordered. */
 export class PgEngine extends SerialSqlEngine {
   readonly name = 'postgres' as const;
-  readonly dialect = postgresDialect;
   protected override readonly beginStatement = 'BEGIN';
 
   private constructor(
     readonly client: pg.Client,
     readonly url: string,
+    /** Chosen for the server's version (PostgreSQL 18 hashes rows more cheaply). */
+    readonly dialect: Dialect,
   ) {
     super();
   }
@@ -37,7 +39,13 @@ export class PgEngine extends SerialSqlEngine {
     } catch (err) {
       throw new EngineUnavailableError(`PostgreSQL at ${redact(url)} does not answer: ${(err as Error).message}`);
     }
-    return new PgEngine(client, url);
+    try {
+      const res = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+      return new PgEngine(client, url, postgresDialectFor(Number(res.rows[0]!.server_version_num)));
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
   }
 
   async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]> {
