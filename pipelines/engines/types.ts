@@ -76,6 +76,13 @@ export interface Dialect {
    */
   changeDigest?(columns: readonly string[]): string[];
   /**
+   * How a filter on many key ranges is cheapest. Absent: `k BETWEEN lo AND hi OR …`, which an
+   * index or partition pruning serves range by range (Postgres, Snowflake). 'key-set': a columnar
+   * scan with no index would test every BETWEEN on every row, so the ranges' keys are generated
+   * and matched as one hashed semi-join instead (DuckDB: 100 ranges over 1M rows, ~175 → ~50 ms).
+   */
+  readonly keyRangeFilter?: 'key-set';
+  /**
    * A signed 60-bit integer hash of a text expression (md5-based), identical on every engine
    * for the same text. Used for row hashes and order-independent fingerprints.
    */

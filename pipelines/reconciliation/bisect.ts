@@ -81,7 +81,16 @@ export async function keyBounds(side: TableSide, spec: ReconSpec): Promise<{ row
   return { rows: Number(r!.n), min: r!.lo === null ? null : Number(r!.lo), max: r!.hi === null ? null : Number(r!.hi) };
 }
 
-/** `(k BETWEEN $i AND $i+1) OR …` over `ranges` (merged when adjacent), with its binds. */
+/** Below this many ranges a few BETWEENs per row cost less than building a key set. */
+const KEY_SET_MIN_RANGES = 8;
+/** The most keys a key-set filter generates; wider (sparse) ranges stay BETWEENs. */
+const KEY_SET_MAX_KEYS = 1 << 20;
+
+/**
+ * A WHERE predicate selecting the keys in `ranges` (merged when adjacent), with its binds:
+ * `(k BETWEEN $i AND $i+1) OR …`, or on engines whose dialect asks for it (`keyRangeFilter:
+ * 'key-set'`) and when there are many narrow ranges, `k IN (the keys of every range)`.
+ */
 export function rangeFilter(db: SqlEngine, key: string, ranges: readonly KeyRange[], firstParam = 1): { sql: string; params: number[] } {
   const merged: KeyRange[] = [];
   for (const r of [...ranges].sort((a, b) => a.lo - b.lo)) {
@@ -91,10 +100,13 @@ export function rangeFilter(db: SqlEngine, key: string, ranges: readonly KeyRang
   }
   const k = db.dialect.ident(key);
   const params: number[] = [];
-  const terms = merged.map((r) => {
-    params.push(r.lo, r.hi);
-    return `(${k} BETWEEN CAST($${firstParam + params.length - 2} AS BIGINT) AND CAST($${firstParam + params.length - 1} AS BIGINT))`;
-  });
+  const bind = (v: number) => (params.push(v), `CAST($${firstParam + params.length - 1} AS BIGINT)`);
+  const keys = merged.reduce((n, r) => n + (r.hi - r.lo + 1), 0);
+  if (db.dialect.keyRangeFilter === 'key-set' && merged.length >= KEY_SET_MIN_RANGES && keys <= KEY_SET_MAX_KEYS) {
+    const rows = merged.map((r) => `(${bind(r.lo)}, ${bind(r.hi)})`).join(', ');
+    return { sql: `${k} IN (SELECT unnest(generate_series(lo, hi)) FROM (VALUES ${rows}) AS key_ranges(lo, hi))`, params };
+  }
+  const terms = merged.map((r) => `(${k} BETWEEN ${bind(r.lo)} AND ${bind(r.hi)})`);
   return { sql: terms.length ? terms.join(' OR ') : 'TRUE', params };
 }
 
