@@ -22,6 +22,11 @@ export interface ClaimResult {
   evidence: Evidence;
   /** When failed: the smallest concrete input/output that shows it, in a line or a few. */
   counterexample?: string;
+  /**
+   * Set when this run cannot judge the claim — its bar is set at another scale, say — with why,
+   * in a line. Shown as "–" with the evidence and the reason; neither passed nor failed.
+   */
+  notJudged?: string;
 }
 
 export interface Claim<State> {
@@ -143,8 +148,18 @@ export interface ClaimOutcome extends ClaimResult {
   id: string;
   title: string;
   statement: string;
-  /** true when skipped in check mode (benchmark claim). */
+  /** true when not judged: a benchmark claim in check mode, or a claim whose check set `notJudged`. */
   skipped?: boolean;
+}
+
+/** A run's claims hold when every claim it could judge passed. */
+export const claimsHold = (claims: readonly ClaimOutcome[]) => claims.every((c) => c.passed || c.skipped);
+
+/** Passed over judged, "5/5", then `suffix`, then ", 1 not judged" when some were not. */
+export function claimsTally(claims: readonly ClaimOutcome[], suffix = ''): string {
+  const judged = claims.filter((c) => !c.skipped);
+  const notJudged = claims.length - judged.length;
+  return `${judged.filter((c) => c.passed).length}/${judged.length}${suffix}${notJudged ? `, ${notJudged} not judged` : ''}`;
 }
 
 export interface PitfallOutcome {
@@ -165,7 +180,7 @@ export interface LabReport {
   engine: TargetEngineName;
   provision: string;
   providers: Record<string, string>;
-  claims: { id: string; title: string; statement: string; passed: boolean; evidence: Evidence; counterexample?: string }[];
+  claims: ClaimOutcome[];
   pitfalls: PitfallOutcome[];
   metrics: Record<string, number>;
   charts?: ChartSpec[];

@@ -1,6 +1,6 @@
 import { rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AnyLab, ClaimOutcome, LabContext, LabReport, PitfallOutcome } from './contract.ts';
+import { claimsTally, type AnyLab, type ClaimOutcome, type LabContext, type LabReport, type PitfallOutcome } from './contract.ts';
 import { Reporter } from './reporter.ts';
 import { Engines } from '../pipelines/engines/index.ts';
 import type { ProvisionMode } from '../pipelines/engines/provision-mode.ts';
@@ -59,7 +59,8 @@ export function checkClaims<S>(lab: AnyLab, state: S, mode: 'full' | 'check'): C
     const base = { id: claim.id, title: claim.title, statement: claim.statement };
     if (claim.benchmark && mode === 'check') return { ...base, passed: true, evidence: {}, skipped: true };
     try {
-      return { ...base, ...claim.check(state) };
+      const result = claim.check(state);
+      return { ...base, ...result, ...(result.notJudged ? { passed: false, skipped: true } : {}) };
     } catch (err) {
       return { ...base, passed: false, evidence: {}, counterexample: `check failed: ${errorLine(err)}` };
     }
@@ -158,13 +159,14 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
       engine,
       provision: opts.provision,
       providers: await engines.providers(),
-      claims: claims.map(({ id, title, statement, passed, evidence, counterexample }) => ({
+      claims: claims.map(({ id, title, statement, passed, evidence, counterexample, skipped, notJudged }) => ({
         id,
         title,
         statement,
         passed,
         evidence,
         ...(counterexample && !passed ? { counterexample } : {}),
+        ...(skipped ? { skipped, ...(notJudged ? { notJudged } : {}) } : {}),
       })),
       pitfalls,
       metrics,
@@ -176,12 +178,13 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     if (opts.outDir) await persist(lab, state, report, opts.outDir);
 
     out.line();
-    out.line(`  Claims (${claims.filter((c) => c.passed).length}/${claims.length}):`);
+    out.line(`  Claims (${claimsTally(claims)}):`);
     // Titles padded to one column: the verdicts line up, last on screen.
     const titleWidth = Math.max(0, ...claims.map((c) => c.title.length));
     for (const c of claims) {
-      out.claim(c.passed, c.title.padEnd(titleWidth), c.evidence);
-      if (!c.passed && c.counterexample) out.note(`counterexample: ${c.counterexample}`);
+      out.claim(c.passed, c.title.padEnd(titleWidth), c.evidence, c.skipped);
+      if (c.notJudged) out.note(`not judged: ${c.notJudged}`);
+      else if (!c.passed && c.counterexample) out.note(`counterexample: ${c.counterexample}`);
     }
     return report;
   } finally {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { LABS, findLab } from '../labs/registry.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter, formatValue } from '../labs/reporter.ts';
-import type { LabReport } from '../labs/contract.ts';
+import { claimsHold, claimsTally, type LabReport } from '../labs/contract.ts';
 import { Engines } from '../pipelines/engines/index.ts';
 import { UsageError } from '../pipelines/errors.ts';
 import { parseArgs, USAGE } from './cli-args.ts';
@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
     out.table(
       reports.map((r) => ({
         lab: r.lab,
-        claims: `${r.claims.filter((c) => c.passed).length}/${r.claims.length}`,
+        claims: claimsTally(r.claims),
         pitfalls: `${r.pitfalls.filter((p) => p.rejectedBy.length > 0).length}/${r.pitfalls.length}`,
         seconds: Number(formatValue(r.durationMs / 1000)),
       })),
@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     out.line(`  Report: ${index}`);
   }
   if (args.json) process.stdout.write(JSON.stringify(args.command === 'all' ? reports : reports[0]) + '\n');
-  const ok = reports.every((r) => r.claims.every((c) => c.passed));
+  const ok = reports.every((r) => claimsHold(r.claims));
   return ok ? 0 : 1;
 }
 

@@ -64,6 +64,10 @@ interface State {
 
 const spec = ORDERS_SPEC;
 
+/** Where the issue sets the speed bar: 1M rows per side. */
+const BAR_ROWS = 1_000_000;
+const ROWS_PER_SCALE = rowsForScale(1);
+
 type SourceDb = Awaited<ReturnType<Engines['pg']>>;
 
 /**
@@ -90,10 +94,15 @@ function sharedSource(ctx: LabContext, rows: number): Promise<SourceDb> {
     // and plans a sort; with room to hash it aggregates the ~1 000 real segments directly.
     await pg.exec(`SET work_mem = '256MB'`);
     // The row hash is CPU-bound (a few µs per row on Postgres): let the hash pass use parallel
-    // workers. Not starting workers is only worth it on small tables, so the setup cost is
-    // waived; the tuple cost stays, so row-returning queries (the full pull) keep their serial plan.
+    // workers. Postgres estimates one segment per row (it cannot count floor(id / width) groups),
+    // so gathering the workers' partial sums looks as dear as gathering every row; a smaller
+    // tuple cost and no setup cost let it run the 1M-row pass on 3 processes (~2.7 → ~1.5 s).
+    // Parallel index scans stay off: a full-pull page (a key-range index scan returning every row)
+    // ran 220–240 ms serial and 270–410 ms when its 100k rows came through a Gather.
     await pg.exec(`SET parallel_setup_cost = 0`);
+    await pg.exec(`SET parallel_tuple_cost = 0.01`);
     await pg.exec(`SET min_parallel_table_scan_size = '1MB'`);
+    await pg.exec(`SET min_parallel_index_scan_size = '8GB'`);
     await createSourceOrders(pg, 'orders', rows, ctx.seed);
     await pg.exec(`SET default_transaction_read_only = on`);
     return pg;
@@ -394,15 +403,24 @@ export const reconciliationLab: Lab<Impl, State> = {
       id: 'bisection-beats-full-pull',
       title: '≥ 5× faster than a full pull',
       statement:
-        'Bisection finds the same differences at least 5× faster than pulling both tables and comparing them, measured in the same run: the median of three bisections against the faster of two full pulls (the issue\'s bar is set at 1M rows: --scale 10).',
+        `At ${BAR_ROWS.toLocaleString('en-US')} rows per side and more (the scale the bar is set at: --scale 10), bisection finds the same differences at least 5× faster than pulling both tables and comparing them, measured in the same run: the median of three bisections against the faster of two full pulls. Smaller runs report the ratio without judging it — fixed costs weigh more there.`,
       benchmark: true,
       check(s) {
         const speedup = (s.timings.fullpull_ms ?? NaN) / (s.timings.bisect_ms ?? NaN);
         const same = s.fullPull ? s.fullPull.score.precision === 1 && s.fullPull.score.recall === 1 : false;
+        const evidence = { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), bisect_runs: s.timings.bisect_runs ?? 1, fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 10) / 10, full_pull_agrees: same };
+        // The full pull must find the same set at any size: that part is judged on every run.
+        if (s.rows < BAR_ROWS && same) {
+          return { passed: false, evidence, notJudged: `the 5× bar is set at ${BAR_ROWS.toLocaleString('en-US')} rows (--scale ${BAR_ROWS / ROWS_PER_SCALE}); this run has ${s.rows.toLocaleString('en-US')}` };
+        }
         return {
           passed: speedup >= 5 && same,
-          evidence: { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), bisect_runs: s.timings.bisect_runs ?? 1, fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 10) / 10, full_pull_agrees: same },
-          counterexample: speedup >= 5 ? undefined : `at ${s.rows} rows the full pull took ${Math.round(s.timings.fullpull_ms ?? NaN)} ms and bisection ${Math.round(s.timings.bisect_ms ?? NaN)} ms (${speedup.toFixed(1)}×)`,
+          evidence,
+          counterexample: !same
+            ? 'the full pull did not find exactly the injected set, so the two are not doing the same work'
+            : speedup >= 5
+              ? undefined
+              : `at ${s.rows} rows the full pull took ${Math.round(s.timings.fullpull_ms ?? NaN)} ms and bisection ${Math.round(s.timings.bisect_ms ?? NaN)} ms (${speedup.toFixed(1)}×)`,
         };
       },
     },

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AnyLab, LabReport } from '../../labs/contract.ts';
+import { claimsHold, claimsTally, type AnyLab, type LabReport } from '../../labs/contract.ts';
 import { LABS } from '../../labs/registry.ts';
 import { formatValue } from '../../labs/reporter.ts';
 import { esc, renderChart } from './charts.ts';
@@ -36,7 +36,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;vertical-align:top;padding:7px 9px;border-bottom:1px solid var(--line)}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.mark-ok{color:var(--ok);font-weight:700;font-size:17px}.mark-bad{color:var(--bad);font-weight:700;font-size:17px}.mark-skip{color:var(--muted)}
+.mark-ok{color:var(--ok);font-weight:700;font-size:17px}.mark-bad{color:var(--bad);font-weight:700;font-size:17px}.mark-skip{color:var(--muted)}.nj{color:var(--muted);font-size:12.5px;margin-top:4px}
 .stmt{color:#374151;font-size:13px;margin-top:2px}
 code,.ev{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .ev{display:inline-block;background:#f3f4f6;border-radius:4px;padding:1px 6px;margin:1px 4px 1px 0;white-space:nowrap}
@@ -70,7 +70,6 @@ ${body}
 `;
 }
 
-const passedCount = (r: LabReport) => r.claims.filter((c) => c.passed).length;
 const caughtCount = (r: LabReport) => r.pitfalls.filter((p) => p.rejectedBy.length > 0).length;
 
 function evidence(e: Record<string, unknown>): string {
@@ -82,7 +81,7 @@ function evidence(e: Record<string, unknown>): string {
 /** One lab: question, charts, claims with evidence, pitfalls with counterexamples, metrics. */
 export function renderLabSection(stored: StoredReport, lab?: AnyLab): string {
   const r = stored.report;
-  const allOk = passedCount(r) === r.claims.length;
+  const allOk = claimsHold(r.claims);
   const claimTitle = new Map(r.claims.map((c) => [c.id, c.title]));
   const question = lab?.question;
   const providers = Object.entries(r.providers ?? {})
@@ -92,8 +91,8 @@ export function renderLabSection(stored: StoredReport, lab?: AnyLab): string {
   const claims = r.claims
     .map(
       (c) => `<tr data-claim="${esc(c.id)}">
-<td class="${c.passed ? 'mark-ok' : 'mark-bad'}" aria-label="${c.passed ? 'holds' : 'fails'}">${c.passed ? '✔' : '✘'}</td>
-<td><strong>${esc(c.title)}</strong><div class="stmt">${esc(c.statement)}</div>${!c.passed && c.counterexample ? `<div class="cx">${esc(c.counterexample)}</div>` : ''}</td>
+<td class="${c.skipped ? 'mark-skip' : c.passed ? 'mark-ok' : 'mark-bad'}" aria-label="${c.skipped ? 'not judged' : c.passed ? 'holds' : 'fails'}">${c.skipped ? '–' : c.passed ? '✔' : '✘'}</td>
+<td><strong>${esc(c.title)}</strong><div class="stmt">${esc(c.statement)}</div>${c.notJudged ? `<div class="nj">not judged: ${esc(c.notJudged)}</div>` : !c.passed && c.counterexample ? `<div class="cx">${esc(c.counterexample)}</div>` : ''}</td>
 <td>${evidence(c.evidence)}</td></tr>`,
     )
     .join('\n');
@@ -112,7 +111,7 @@ export function renderLabSection(stored: StoredReport, lab?: AnyLab): string {
     .join('\n');
   const metrics = Object.entries(r.metrics ?? {});
   return `<section class="lab" id="lab-${esc(r.lab)}" data-lab="${esc(r.lab)}">
-<h2>${esc(r.title)} <span class="badge ${allOk ? 'ok' : 'bad'}">${passedCount(r)}/${r.claims.length} claims hold</span>${r.pitfalls.length ? `<span class="badge ${caughtCount(r) === r.pitfalls.length ? 'ok' : 'bad'}">${caughtCount(r)}/${r.pitfalls.length} pitfalls rejected</span>` : ''}</h2>
+<h2>${esc(r.title)} <span class="badge ${allOk ? 'ok' : 'bad'}">${esc(claimsTally(r.claims, ' claims hold'))}</span>${r.pitfalls.length ? `<span class="badge ${caughtCount(r) === r.pitfalls.length ? 'ok' : 'bad'}">${caughtCount(r)}/${r.pitfalls.length} pitfalls rejected</span>` : ''}</h2>
 ${question ? `<p class="q">Q: ${esc(question)}</p>` : ''}
 <p class="meta">lab <code>${esc(r.lab)}</code> · seed ${r.seed} · scale ${r.scale} · engine ${esc(r.engine)} · ${esc(providers)} · ${(r.durationMs / 1000).toFixed(1)} s · ${esc(stored.generatedAt.replace('T', ' ').slice(0, 19))} UTC</p>
 ${charts.length ? `<div class="charts">${charts.map(renderChart).join('\n')}</div>` : ''}
@@ -140,8 +139,8 @@ export function renderIndex(stored: StoredReport[], labs: readonly AnyLab[]): st
   const byId = new Map(labs.map((l) => [l.id, l]));
   const rows = stored
     .map(({ report: r }) => {
-      const ok = passedCount(r) === r.claims.length;
-      return `<tr><td><a href="#lab-${esc(r.lab)}">${esc(r.title)}</a> · <a href="${esc(r.lab)}.html">page</a></td><td class="num ${ok ? 'caught' : 'missed'}">${passedCount(r)}/${r.claims.length}</td><td class="num">${caughtCount(r)}/${r.pitfalls.length}</td><td class="num">${(r.charts ?? []).length}</td><td class="num">${(r.durationMs / 1000).toFixed(1)}</td></tr>`;
+      const ok = claimsHold(r.claims);
+      return `<tr><td><a href="#lab-${esc(r.lab)}">${esc(r.title)}</a> · <a href="${esc(r.lab)}.html">page</a></td><td class="num ${ok ? 'caught' : 'missed'}">${esc(claimsTally(r.claims))}</td><td class="num">${caughtCount(r)}/${r.pitfalls.length}</td><td class="num">${(r.charts ?? []).length}</td><td class="num">${(r.durationMs / 1000).toFixed(1)}</td></tr>`;
     })
     .join('\n');
   const body = `<h1>de-lab report</h1>
