@@ -11,6 +11,7 @@ import { Reporter } from '../labs/reporter.ts';
 import type { LabReport } from '../labs/contract.ts';
 import { testEngines } from './helpers.ts';
 import { bisectDiff, compareRowSets, fetchRows, renderDiffTable, scoreDiffs, type ReconSpec, type RowDiff, type TableSide } from '../pipelines/reconciliation/index.ts';
+import { rangeFilter } from '../pipelines/reconciliation/bisect.ts';
 import { createTargetOrders, injectDiscrepancies, INJECTION_LABELS, perKindForRows } from '../fixtures/reconciliation.ts';
 import type { PgEngine } from '../pipelines/engines/postgres/driver.ts';
 import type { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
@@ -206,5 +207,33 @@ describe('bisection vs brute force (property)', () => {
       }),
       { numRuns: 25, seed: 1234 },
     );
+  });
+});
+
+describe('key-range filters', () => {
+  it('the key-set form (DuckDB, many narrow ranges) selects exactly the rows the BETWEEN form selects', async () => {
+    const duck = await engines.duckdb();
+    await duck.exec(`CREATE TABLE kr AS SELECT CAST(i * 3 - 500 AS BIGINT) AS id FROM range(1000) t(i) UNION ALL SELECT CAST(7 AS BIGINT)`);
+    const betweenOnly = { ...duck, dialect: { ...duck.dialect, keyRangeFilter: undefined } } as unknown as DuckDbEngine;
+    const count = async (db: DuckDbEngine, ranges: { lo: number; hi: number }[]) => {
+      const f = rangeFilter(db, 'id', ranges);
+      return { sql: f.sql, n: Number((await duck.query<{ n: unknown }>(`SELECT count(*) AS n FROM kr WHERE ${f.sql}`, f.params))[0]!.n) };
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: -600, max: 2600 }), fc.integer({ min: 0, max: 40 })), { minLength: 8, maxLength: 40 }), async (spans) => {
+        const ranges = spans.map(([lo, w]) => ({ lo, hi: lo + w }));
+        const keySet = await count(duck, ranges);
+        const between = await count(betweenOnly, ranges);
+        expect(between.sql).toMatch(/BETWEEN/);
+        expect(keySet.n).toBe(between.n);
+      }),
+      { numRuns: 30, seed: 7 },
+    );
+    const ten = await count(duck, Array.from({ length: 10 }, (_, i) => ({ lo: i * 100, hi: i * 100 + 20 })));
+    expect(ten.sql).toMatch(/IN \(SELECT unnest\(generate_series/);
+    expect(ten.n).toBe((await count(betweenOnly, Array.from({ length: 10 }, (_, i) => ({ lo: i * 100, hi: i * 100 + 20 })))).n);
+    // Few ranges, or ranges too wide to list, stay BETWEENs.
+    expect((await count(duck, [{ lo: 0, hi: 9 }])).sql).toMatch(/BETWEEN/);
+    expect((await count(duck, Array.from({ length: 8 }, (_, i) => ({ lo: i * 2 ** 30, hi: i * 2 ** 30 + 2 ** 29 })))).sql).toMatch(/BETWEEN/);
   });
 });
