@@ -8,6 +8,7 @@ import { UsageError } from '../pipelines/errors.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { resolveEngine } from '../labs/runner.ts';
 import { smokeLab } from '../labs/smoke/lab.ts';
+import { claimsHold, claimsTally } from '../labs/contract.ts';
 
 const shared = () => ({ PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS') });
 /** Bad input must end in exactly one line on stderr (no stack-trace wall). */
@@ -108,5 +109,15 @@ describe('CLI: lab smoke --json satisfies the JSON contract', () => {
     const b = JSON.parse((await runCli(['smoke', '--json', '--seed', '5', '--scale', '0.2', '--provision', 'external'], shared())).stdout);
     expect(a.claims).toEqual(b.claims);
     expect(a.pitfalls).toEqual(b.pitfalls);
+  });
+});
+
+describe('claims not judged', () => {
+  it('a claim not judged neither passes nor fails a run: the tally counts judged claims and names the rest', () => {
+    const c = (passed: boolean, skipped?: boolean) => ({ id: 'x', title: 'x', statement: 'x', passed, evidence: {}, ...(skipped ? { skipped, notJudged: 'bar set at 1M rows' } : {}) });
+    expect(claimsHold([c(true), c(false, true)])).toBe(true);
+    expect(claimsHold([c(true), c(false)])).toBe(false);
+    expect(claimsTally([c(true), c(true), c(false, true)])).toBe('2/2, 1 not judged');
+    expect(claimsTally([c(true), c(false)], ' claims hold')).toBe('1/2 claims hold');
   });
 });
