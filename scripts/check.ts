@@ -88,7 +88,7 @@ export function printOutcome(out: Reporter, lab: AnyLab, outcome: CheckOutcome, 
   for (const c of outcome.claims) {
     const title = c.title.padEnd(width);
     if (c.skipped) {
-      out.line(`  – ${title}  benchmark claim, not checked on exercises`);
+      out.line(`  – ${title}  ${c.notJudged ? `not judged: ${c.notJudged}` : 'benchmark claim, not checked on exercises'}`);
       continue;
     }
     out.claim(c.passed, title, outcome.error ? {} : c.evidence);
