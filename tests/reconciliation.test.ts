@@ -116,7 +116,7 @@ describe('lab reconciliation', () => {
     const fullPull = (agrees: boolean) => ({ score: { precision: agrees ? 1 : 0.5, recall: 1 }, rowsFetched: 0 }) as never;
     const judge = (rows: number, fullpull_ms: number, bisect_ms: number, agrees = true) =>
       speedClaim.check({ rows, fullPull: fullPull(agrees), timings: { fullpull_ms, bisect_ms, bisect_runs: 3 } } as never);
-    expect(judge(1_000_000, 12_000, 2_500)).toMatchObject({ passed: false, counterexample: expect.stringMatching(/4\.8×/) });
+    expect(judge(1_000_000, 12_000, 2_500)).toMatchObject({ passed: false, counterexample: expect.stringMatching(/4\.80×/) });
     expect(judge(1_000_000, 12_500, 2_500)).toMatchObject({ passed: true });
     expect(judge(1_000_000, 12_500, 2_500).notJudged).toBeUndefined();
     expect(judge(100_000, 1_000, 300)).toMatchObject({ passed: false, notJudged: expect.any(String) });

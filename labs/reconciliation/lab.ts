@@ -408,7 +408,7 @@ export const reconciliationLab: Lab<Impl, State> = {
       check(s) {
         const speedup = (s.timings.fullpull_ms ?? NaN) / (s.timings.bisect_ms ?? NaN);
         const same = s.fullPull ? s.fullPull.score.precision === 1 && s.fullPull.score.recall === 1 : false;
-        const evidence = { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), bisect_runs: s.timings.bisect_runs ?? 1, fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 10) / 10, full_pull_agrees: same };
+        const evidence = { rows: s.rows, bisect_ms: Math.round(s.timings.bisect_ms ?? NaN), bisect_runs: s.timings.bisect_runs ?? 1, fullpull_ms: Math.round(s.timings.fullpull_ms ?? NaN), speedup: Math.round(speedup * 100) / 100, full_pull_agrees: same };
         // The full pull must find the same set at any size: that part is judged on every run.
         if (s.rows < BAR_ROWS && same) {
           return { passed: false, evidence, notJudged: `the 5× bar is set at ${BAR_ROWS.toLocaleString('en-US')} rows (--scale ${BAR_ROWS / ROWS_PER_SCALE}); this run has ${s.rows.toLocaleString('en-US')}` };
@@ -420,7 +420,7 @@ export const reconciliationLab: Lab<Impl, State> = {
             ? 'the full pull did not find exactly the injected set, so the two are not doing the same work'
             : speedup >= 5
               ? undefined
-              : `at ${s.rows} rows the full pull took ${Math.round(s.timings.fullpull_ms ?? NaN)} ms and bisection ${Math.round(s.timings.bisect_ms ?? NaN)} ms (${speedup.toFixed(1)}×)`,
+              : `at ${s.rows} rows the full pull took ${Math.round(s.timings.fullpull_ms ?? NaN)} ms and bisection ${Math.round(s.timings.bisect_ms ?? NaN)} ms (${speedup.toFixed(2)}×)`,
         };
       },
     },

@@ -66,6 +66,9 @@ try {
     rate(`node-rdkafka (librdkafka ${Rd.librdkafkaVersion}), linger 5 ms`, performance.now() - t0);
     await new Promise<void>((ok) => native.disconnect(() => ok()));
   }
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic] }); // an external broker keeps nothing of ours
+  await admin.disconnect();
 } finally {
   await engines.stopAll();
 }
