@@ -1,6 +1,6 @@
 /**
- * The cross-engine canonical row hash (Dialect.canonicalText / hash64 / sumExact and
- * canonicalRowHash): the same logical row gives the same hash on PostgreSQL and DuckDB whatever
+ * The cross-engine canonical row hash (canonicalText / Dialect.canonicalParts / hash64 / sumExact
+ * and canonicalRowHash): the same logical row gives the same hash on PostgreSQL and DuckDB whatever
  * the physical types, and different rows give different hashes. Real engines, no mocks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { testEngines } from './helpers.ts';
 import type { PgEngine } from '../pipelines/engines/postgres/driver.ts';
 import type { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import type { CanonicalKind, SqlEngine } from '../pipelines/engines/types.ts';
-import { canonicalRowHash } from '../pipelines/engines/sql-common.ts';
+import { canonicalRowHash, canonicalText } from '../pipelines/engines/sql-common.ts';
 
 const engines = testEngines();
 let pg: PgEngine;
@@ -76,7 +76,7 @@ async function hashes(db: SqlEngine, table: string): Promise<Map<string, string>
 }
 
 async function canonicalTexts(db: SqlEngine, table: string): Promise<Map<string, string[]>> {
-  const sel = COLS.map((c, i) => `${db.dialect.canonicalText(c.name, c.kind)} AS c${i}`).join(', ');
+  const sel = COLS.map((c, i) => `${canonicalText(db.dialect, c.name, c.kind)} AS c${i}`).join(', ');
   const rows = await db.query<Record<string, string>>(`SELECT id, ${sel} FROM ${table}`);
   return new Map(rows.map((r) => [String(r.id), COLS.map((_, i) => r[`c${i}`]!)]));
 }
@@ -130,7 +130,7 @@ describe('cross-engine canonical row hash', () => {
 
   it('keeps NULL, empty string and the text \\N apart, and shifting a separator between columns changes the hash', async () => {
     for (const db of [pg, duck] as SqlEngine[]) {
-      const text = (v: string | null) => db.dialect.canonicalText(v === null ? 'CAST(NULL AS VARCHAR)' : `CAST($1 AS VARCHAR)`, 'text');
+      const text = (v: string | null) => canonicalText(db.dialect, v === null ? 'CAST(NULL AS VARCHAR)' : `CAST($1 AS VARCHAR)`, 'text');
       const one = async (v: string | null) => String((await db.query<{ t: string }>(`SELECT ${text(v)} AS t`, v === null ? [] : [v]))[0]!.t);
       expect(new Set([await one(null), await one(''), await one('\\N'), await one('N')]).size, db.name).toBe(4);
       const pair = async (a: string, b: string) =>
@@ -139,11 +139,23 @@ describe('cross-engine canonical row hash', () => {
         );
       expect(await pair('a|b', 'c'), db.name).not.toBe(await pair('a', 'b|c'));
       expect(await pair('1:a', ''), db.name).not.toBe(await pair('', '1:a'));
+      // A NULL boolean is neither true nor false (a CASE with only an ELSE 'f' would merge it with false).
+      const bool = async (v: string) => String((await db.query<{ t: string }>(`SELECT ${canonicalText(db.dialect, `CAST(${v} AS BOOLEAN)`, 'bool')} AS t`))[0]!.t);
+      expect(new Set([await bool('NULL'), await bool('false'), await bool('true')]).size, db.name).toBe(3);
     }
   });
 
+  it('hashes a row wider than one concat() call takes on Postgres (100 arguments) the same on both engines', async () => {
+    // 40 text columns = 120 concatenated pieces: the concat is split into nested groups.
+    const cols = Array.from({ length: 40 }, (_, i) => ({ expr: i % 3 === 0 ? 'CAST(NULL AS VARCHAR)' : `'c${i}'`, kind: 'text' as const }));
+    const [[p], [d]] = await Promise.all([pg, duck].map((db) => db.query<{ h: unknown; t: string }>(`SELECT ${canonicalRowHash(db.dialect, cols)} AS h`)));
+    expect(String(d!.h)).toBe(String(p!.h));
+    const expected = cols.map((c) => (c.expr.startsWith('CAST') ? ':' : `${c.expr.length - 2}:${c.expr.slice(1, -1)}`)).join('');
+    expect(BigInt(String(p!.h))).toBe(BigInt('0x' + createHash('md5').update(expected, 'utf8').digest('hex').slice(0, 15)));
+  });
+
   it('normalises numeric vs double, DECIMAL scale, and TIMESTAMPTZ in any session zone to the same text', async () => {
-    const q = (db: SqlEngine, expr: string, kind: CanonicalKind) => db.query<{ t: string }>(`SELECT ${db.dialect.canonicalText(expr, kind)} AS t`).then((r) => r[0]!.t);
+    const q = (db: SqlEngine, expr: string, kind: CanonicalKind) => db.query<{ t: string }>(`SELECT ${canonicalText(db.dialect, expr, kind)} AS t`).then((r) => r[0]!.t);
     for (const db of [pg, duck] as SqlEngine[]) {
       expect(await q(db, 'CAST(0.1 AS DOUBLE PRECISION) * 3', 'double'), db.name).toBe(await q(db, 'CAST(0.30 AS DECIMAL(12,2))', 'double'));
       expect(await q(db, 'CAST(1.5 AS DECIMAL(12,2))', 'decimal'), db.name).toBe(await q(db, 'CAST(1.5000 AS DECIMAL(18,4))', 'decimal'));

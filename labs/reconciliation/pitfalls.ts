@@ -4,6 +4,7 @@
  */
 import type { Pitfall } from '../contract.ts';
 import {
+  canonicalPayload,
   compareCounts,
   compareRowSets,
   fullPullDiff,
@@ -15,7 +16,7 @@ import {
 
 /** SQL's `s.col <> t.col`: a NULL on either side makes the comparison unknown, and WHERE drops the row. */
 function sqlNotEquals(c: ColumnSpec, a: string | number | null, b: string | number | null): boolean {
-  const isNull = (v: string | number | null) => v === null || v === '\\N'; // '\N' is the canonical NULL
+  const isNull = (v: string | number | null) => v === null || (typeof v === 'string' && canonicalPayload(c.kind, v) === null); // ':' / ';' are canonical NULLs
   if (isNull(a) || isNull(b)) return false;
   return valuesDiffer(c, a, b);
 }

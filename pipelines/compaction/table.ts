@@ -18,6 +18,7 @@ import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SqlEngine } from '../engines/types.ts';
 import { LabError } from '../errors.ts';
+import { fingerprintSql } from '../engines/sql-common.ts';
 
 export interface DataFile {
   /** Relative to the table directory: `dt=2024-03-10/hour=02/part-b000001-000.parquet`. */
@@ -147,24 +148,15 @@ export function parquetScan(dir: string, files: readonly { path: string }[]): st
 /** The event columns, as written by the streaming sink (partition columns live in the path). */
 export const EVENT_COLUMNS = ['event_id', 'ts', 'user_id', 'event_type', 'amount_cents', 'country'] as const;
 
-/**
- * Order-independent content fingerprint of a relation of events: count and the exact sum of a
- * 60-bit hash of each row's canonical text. Equal multisets of rows ⇒ equal (rows, checksum);
- * one changed value, one dropped or doubled row ⇒ a different checksum (up to hash collisions).
- */
-export function fingerprintSelect(db: SqlEngine, from: string, groupBy = ''): string {
-  const d = db.dialect;
-  const text = [
-    d.canonicalText('event_id', 'int'),
-    d.canonicalText('ts', 'timestamp'),
-    d.canonicalText('user_id', 'int'),
-    d.canonicalText('event_type', 'text'),
-    d.canonicalText('amount_cents', 'int'),
-    d.canonicalText('country', 'text'),
-  ].join(` || '|' || `);
-  const cols = groupBy ? `${groupBy}, ` : '';
-  return `SELECT ${cols}count(*) AS rows, ${d.sumExact(d.hash64(text))} AS checksum FROM ${from}${groupBy ? ` GROUP BY ${groupBy} ORDER BY ${groupBy}` : ''}`;
-}
+/** The event columns as the content fingerprint hashes them (fingerprintSql, one canonical hash per row). */
+const EVENT_HASH_COLUMNS = [
+  { expr: 'event_id', kind: 'int' },
+  { expr: 'ts', kind: 'timestamp' },
+  { expr: 'user_id', kind: 'int' },
+  { expr: 'event_type', kind: 'text' },
+  { expr: 'amount_cents', kind: 'int' },
+  { expr: 'country', kind: 'text' },
+] as const;
 
 export interface Fingerprint {
   rows: number;
@@ -175,7 +167,7 @@ export interface Fingerprint {
 export async function partitionFingerprints(db: SqlEngine, dir: string, files: readonly DataFile[]): Promise<Map<string, Fingerprint>> {
   const out = new Map<string, Fingerprint>();
   if (files.length === 0) return out;
-  const rows = await db.query<{ dt: string; hour: number; rows: number; checksum: string }>(fingerprintSelect(db, parquetScan(dir, files), 'dt, hour'));
+  const rows = await db.query<{ dt: string; hour: number; rows: number; checksum: string }>(fingerprintSql(db.dialect, parquetScan(dir, files), EVENT_HASH_COLUMNS, 'dt, hour'));
   for (const r of rows) out.set(partitionKey(r), { rows: Number(r.rows), checksum: r.checksum });
   return out;
 }

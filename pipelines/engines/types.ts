@@ -43,7 +43,7 @@ export interface SqlEngine {
  *   date       DATE (or a timestamp, truncated): days since 1970-01-01, independent of DateStyle
  *   timestamp  TIMESTAMP / TIMESTAMPTZ: microseconds since the epoch; a TIMESTAMP without zone is
  *              read as UTC, so TIMESTAMPTZ '…+02' = TIMESTAMP of the same instant in UTC
- *   bool       't' / 'f'
+ *   bool       't' / 'f' (NULL apart from both)
  */
 export type CanonicalKind = 'text' | 'int' | 'decimal' | 'double' | 'date' | 'timestamp' | 'bool';
 
@@ -94,13 +94,17 @@ export interface Dialect {
    */
   sumExact(hashExpr: string): string;
   /**
-   * Canonical text of a value for hashing, identical on every engine for the same logical value
-   * whatever the physical type (see `CanonicalKind`). NULL gets its own marker, so NULL and ''
-   * differ; every value delimits itself (text is length-prefixed, `3:abc`; other kinds end with
-   * `;`), so concatenating the canonical texts of several columns is unambiguous (`'a|b','c'`
-   * never equals `'a','b|c'`).
+   * The canonical text of a value for hashing, as SQL pieces to concatenate with `concatText`:
+   * identical on every engine for the same logical value whatever the physical type (see
+   * `CanonicalKind`). NULL gets its own marker, so NULL and '' differ; every value delimits
+   * itself (text is length-prefixed, `3:abc`, a NULL text is `:`; other kinds end with `;`, a NULL
+   * is `;`), so concatenating the texts of several columns is unambiguous (`'a|b','c'` never
+   * equals `'a','b|c'`). Pieces, not one expression, so a row's columns concatenate in one call.
+   * Use `canonicalText` / `canonicalRowHash` (sql-common.ts) rather than calling this directly.
    */
-  canonicalText(expr: string, kind: CanonicalKind): string;
+  canonicalParts(expr: string, kind: CanonicalKind): string[];
+  /** Concatenates text pieces into one never-NULL string, a NULL piece counting as ''. */
+  concatText(parts: readonly string[]): string;
   /** Adds days to a DATE expression. */
   addDays(dateExpr: string, days: string): string;
   /** A DATE literal/param cast: `CAST($1 AS DATE)`. */

@@ -10,6 +10,7 @@
 import type { SqlEngine } from '../engines/types.ts';
 import { canonicalPayload, comparableSelect, compareRowSets, normalisedExpr, rowHashExpr, toComparable, validateSpec, type ComparableRow, type ReconSpec, type RowDiff, type TableSide } from './spec.ts';
 import { keyBounds, rangeFilter } from './bisect.ts';
+import { canonicalText } from '../engines/sql-common.ts';
 
 export async function countRows(side: TableSide): Promise<number> {
   const [r] = await side.db.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${side.from}`);
@@ -147,7 +148,7 @@ async function dayAggregates(side: TableSide, spec: ReconSpec): Promise<Map<stri
   });
   // The day as canonical text (days since 1970) groups identically whatever the DATE's type and DateStyle.
   const rows = await db.query<Record<string, unknown>>(
-    `SELECT ${db.dialect.canonicalText(part, 'date')} AS day,
+    `SELECT ${canonicalText(db.dialect, part, 'date')} AS day,
             count(*) AS n,
             count(DISTINCT ${db.dialect.ident(spec.key)}) AS nk,
             ${db.dialect.sumExact(rowHashExpr(db, spec))} AS fp

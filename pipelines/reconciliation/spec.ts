@@ -4,7 +4,7 @@
  * level means the same thing in another.
  */
 import type { CanonicalKind, SqlEngine } from '../engines/types.ts';
-import { canonicalRowHash } from '../engines/sql-common.ts';
+import { canonicalRowHash, canonicalText } from '../engines/sql-common.ts';
 
 /** One side of a reconciliation: a table or view (or `read_parquet(...)` view) in one engine. */
 export interface TableSide {
@@ -114,7 +114,7 @@ export function rowHashExpr(db: SqlEngine, spec: ReconSpec): string {
 export function comparableSelect(db: SqlEngine, spec: ReconSpec): string {
   const key = `CAST(${db.dialect.ident(spec.key)} AS BIGINT) AS k`;
   const cols = spec.columns.map((c, i) =>
-    hasTolerance(c) ? `CAST(${normalisedExpr(db, c)} AS DOUBLE PRECISION) AS v${i}` : `${db.dialect.canonicalText(normalisedExpr(db, c), c.kind)} AS v${i}`,
+    hasTolerance(c) ? `CAST(${normalisedExpr(db, c)} AS DOUBLE PRECISION) AS v${i}` : `${canonicalText(db.dialect, normalisedExpr(db, c), c.kind)} AS v${i}`,
   );
   return [key, ...cols].join(', ');
 }
@@ -136,10 +136,13 @@ export function valuesDiffer(c: ColumnSpec, a: string | number | null, b: string
   return a !== b;
 }
 
-/** The value inside a canonical text: '3:abc' → 'abc', '19783;' → '19783', '\\N' → null. */
+/** The value inside a canonical text: '3:abc' → 'abc', '19783;' → '19783'; ':' (a NULL text) and ';' (any other NULL) → null. */
 export function canonicalPayload(kind: CanonicalKind, canonical: string): string | null {
-  if (canonical === '\\N') return null;
-  return kind === 'text' ? canonical.slice(canonical.indexOf(':') + 1) : canonical.replace(/;$/, '');
+  if (kind === 'text') {
+    const colon = canonical.indexOf(':');
+    return colon <= 0 ? null : canonical.slice(colon + 1);
+  }
+  return canonical === ';' ? null : canonical.replace(/;$/, '');
 }
 
 /** Display form of a comparable value (canonical text → what a person reads). */

@@ -1,5 +1,5 @@
 import type { Dialect } from '../types.ts';
-import { canonicalTextWith, standardDialect } from '../sql-common.ts';
+import { canonicalPartsWith, standardDialect } from '../sql-common.ts';
 
 export const duckdbDialect: Dialect = {
   ...standardDialect,
@@ -22,5 +22,5 @@ export const duckdbDialect: Dialect = {
   // (hash(NULL, 'x') <> hash('x', NULL)): NULL-safe as IS DISTINCT FROM, up to a 2^-64 collision.
   changeDigest: (cols) => [`hash(${cols.join(', ')})`],
   // EXTRACT(EPOCH …) is a DOUBLE on DuckDB (sub-µs error far from 1970); epoch_us is exact.
-  canonicalText: canonicalTextWith({ epochMicros: (x) => `epoch_us(${x})` }),
+  canonicalParts: canonicalPartsWith({ epochMicros: (x) => `epoch_us(${x})` }),
 };

@@ -1,5 +1,5 @@
 import type { Dialect } from '../types.ts';
-import { canonicalTextWith, standardDialect } from '../sql-common.ts';
+import { canonicalPartsWith, standardDialect } from '../sql-common.ts';
 
 /**
  * The 60-bit md5 row hash, on any PostgreSQL: the whole hex digest read as bits (an explicit cast
@@ -31,7 +31,7 @@ export const postgresDialect: Dialect = {
   },
   // Same 60 bits as DuckDB's: the first 15 hex digits of md5, as a positive bigint.
   hash64: hash64Portable,
-  canonicalText: canonicalTextWith({
+  canonicalParts: canonicalPartsWith({
     // EXTRACT(EPOCH …) is an exact NUMERIC, and numeric arithmetic is the costliest part of a row
     // hash. date_part is the same value correctly rounded to a double: ×1e6 stays within 0.5 µs
     // of the exact count while |epoch| < 2e9 s (1906–2033), so rounding recovers it exactly there.

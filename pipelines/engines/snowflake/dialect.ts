@@ -1,5 +1,5 @@
 import type { Dialect } from '../types.ts';
-import { canonicalTextWith, standardDialect } from '../sql-common.ts';
+import { canonicalPartsWith, standardDialect } from '../sql-common.ts';
 
 /**
  * Snowflake: only what differs from the shared spellings (both the real service and the fakesnow
@@ -20,7 +20,7 @@ function hex15(md5Expr: string): string {
   return acc;
 }
 
-const sharedCanonical = canonicalTextWith({
+const sharedCanonical = canonicalPartsWith({
   // Exact integer microseconds; a TIMESTAMP_NTZ is read as UTC, like the other engines.
   epochMicros: (x) => `DATEDIFF(microsecond, CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ), ${x})`,
 });
@@ -44,13 +44,10 @@ export const snowflakeDialect: Dialect = {
   // Exact sum as text through NUMBER(38,0): the shared SUM(bigint) comes back from fakesnow as a
   // double's text ('2.305843009213694e+18'), so each hash is cast to NUMBER(38,0) first (exact on both).
   sumExact: (h) => `CAST(COALESCE(SUM(CAST(${h} AS NUMBER(38,0))), 0) AS VARCHAR)`,
-  // Snowflake string literals treat backslash as an escape: the shared '\N' NULL marker would
-  // read as 'N' here, so spell it '\\N' to hash NULL exactly as DuckDB and Postgres do.
-  canonicalText: (expr, kind) => {
-    const sql = sharedCanonical(expr, kind);
-    if (!sql.endsWith(", '\\N')")) throw new Error('canonicalText: shared NULL marker changed; update the Snowflake dialect');
-    return sql.slice(0, -", '\\N')".length) + ", '\\\\N')";
-  },
+  canonicalParts: sharedCanonical,
+  // CONCAT and || return NULL when any piece is NULL on Snowflake (concat() skips NULLs on DuckDB
+  // and Postgres): each piece that can be NULL is made '' first, so the text is the same.
+  concatText: (parts) => parts.map((p) => (/^'[^']*'$/.test(p) ? p : `COALESCE(CAST(${p} AS VARCHAR), '')`)).join(' || '),
   // Unquoted names fold to UPPER case in Snowflake (lower case in DuckDB/Postgres). A lower-case
   // name our pipelines write unquoted (`valid_from`) is the column "VALID_FROM", so quote it upper.
   // DATE + n adds days on Snowflake. Not DATEADD(day, n, d) nor d + CAST(n AS INTEGER): with a
