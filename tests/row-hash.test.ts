@@ -158,6 +158,10 @@ describe('cross-engine canonical row hash', () => {
     const q = (db: SqlEngine, expr: string, kind: CanonicalKind) => db.query<{ t: string }>(`SELECT ${canonicalText(db.dialect, expr, kind)} AS t`).then((r) => r[0]!.t);
     for (const db of [pg, duck] as SqlEngine[]) {
       expect(await q(db, 'CAST(0.1 AS DOUBLE PRECISION) * 3', 'double'), db.name).toBe(await q(db, 'CAST(0.30 AS DECIMAL(12,2))', 'double'));
+      // The branch is chosen on the stored value (NUMERIC or DOUBLE); away from ±1e12 both agree, in either branch.
+      expect(await q(db, 'CAST(999999999999.99 AS DOUBLE PRECISION)', 'double'), db.name).toBe(await q(db, 'CAST(999999999999.99 AS DECIMAL(14,2))', 'double'));
+      expect(await q(db, 'CAST(12345678901234.5 AS DOUBLE PRECISION)', 'double'), db.name).toBe(await q(db, 'CAST(12345678901234.5 AS DECIMAL(16,1))', 'double'));
+      expect(await q(db, 'CAST(12345678901234.5 AS DECIMAL(16,1))', 'double'), db.name).toBe('u12345678901235;');
       expect(await q(db, 'CAST(1.5 AS DECIMAL(12,2))', 'decimal'), db.name).toBe(await q(db, 'CAST(1.5000 AS DECIMAL(18,4))', 'decimal'));
       expect(await q(db, "CAST('2024-05-01 12:00:00+05:45' AS TIMESTAMPTZ)", 'timestamp'), db.name).toBe(await q(db, "CAST('2024-05-01 06:15:00' AS TIMESTAMP)", 'timestamp'));
     }
