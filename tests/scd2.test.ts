@@ -7,7 +7,7 @@ import { factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, p
 import { runLab, checkImplementation } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
 import { addDays, type CustomerRow, type DailySnapshot, type OrderFact } from '../fixtures/scd2.ts';
-import { applyScd2Snapshot, dimensionFingerprint } from '../pipelines/scd2/index.ts';
+import { applyScd2Snapshot, createDimension, dimensionFingerprint } from '../pipelines/scd2/index.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { testContext, testEngines, expectAllOrNothing } from './helpers.ts';
@@ -185,6 +185,26 @@ describe.each(ENGINES)('scd2 on $engine', ({ engine, runs, seed }) => {
     expect(new Set(all.map((r) => Number(r.sk))).size).toBe(all.length);
     // Day 3 is dense (ids 7 … 1000): offsets from the smallest opened id, gaps and all.
     expect(days[2]!.opened.sort((a, b) => a - b)).toEqual([1, 2, 994].map((o) => days[2]!.max + o));
+  });
+
+  it('a change-set work table left by an older version (no type1_changed column) is upgraded in place, and the load is right', async () => {
+    await clearScenarioTables(db);
+    const t = { dim: 'dim_upgrade', stage: 'stg_customer' };
+    const { ident, types } = db.dialect;
+    for (const name of [t.dim, `${t.dim}_changes`]) await db.exec(`DROP TABLE IF EXISTS ${ident(name)}`);
+    await createDimension(db, t.dim);
+    // The shape sessions before the Type 1 flag created: CREATE TABLE IF NOT EXISTS alone kept it.
+    await db.exec(`CREATE TABLE ${ident(`${t.dim}_changes`)} (customer_id ${types.bigint} NOT NULL, action ${types.text} NOT NULL, segment ${types.text}, city ${types.text}, email ${types.text})`);
+    const load = async (date: string, rows: (string | number | null)[][]) => {
+      await db.exec(`DELETE FROM ${ident(t.stage)}`);
+      await db.insertRows(ident(t.stage), ['customer_id', 'segment', 'city', 'email'], rows);
+      await applyScd2Snapshot(db, t, date);
+    };
+    await load('2024-01-01', [[1, 'gold', null, 'old@x']]);
+    await load('2024-01-02', [[1, 'silver', null, 'old@x']]);
+    await load('2024-01-03', [[1, 'silver', null, 'new@x']]);
+    const rows = await db.query<{ segment: string; email: string }>(`SELECT segment, email FROM ${ident(t.dim)} ORDER BY valid_from`);
+    expect(rows).toEqual([{ segment: 'gold', email: 'new@x' }, { segment: 'silver', email: 'new@x' }]);
   });
 
   it('Type 1 on history: an email change overwrites every version of the key and opens none; a segment change opens one', async () => {

@@ -12,6 +12,7 @@
  * `applyBatch` is the lab's exercise: `labs/cdc/exercise/stub.ts` has the same signature.
  */
 import type { SqlEngine } from '../engines/types.ts';
+import { ensureColumns } from '../engines/catalog.ts';
 import { cdcDialect } from './dialect.ts';
 import { comparePosition, keyOf, positionOf, type ChangeEvent, type LogicalType, type Position, type TableSchema } from './envelope.ts';
 
@@ -204,25 +205,10 @@ export class TargetSchema {
 
   /** Returns the columns added by this call. */
   async ensureTable(table: TableSchema): Promise<string[]> {
-    const q = (n: string) => this.db.dialect.ident(n);
     let cols = this.known.get(table.name);
     if (cols && table.columns.every((c) => cols!.has(c.name))) return [];
-    await this.db.exec(`CREATE TABLE IF NOT EXISTS ${q(table.name)} (${table.columns.map((c) => `${q(c.name)} ${columnType(this.db, c.type)}`).join(', ')})`);
-    // information_schema spells names as the engine stored them (Snowflake: upper case).
-    const cat = (n: string) => this.db.dialect.catalogName?.(n) ?? n;
-    const existing = await this.db.query<{ column_name: string }>(
-      `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-      [cat(table.name)],
-    );
-    const stored = new Set(existing.map((r) => r.column_name));
-    cols = new Set(table.columns.map((c) => c.name).filter((n) => stored.has(cat(n))));
-    const added: string[] = [];
-    for (const c of table.columns) {
-      if (cols.has(c.name)) continue;
-      await this.db.exec(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${columnType(this.db, c.type)}`);
-      cols.add(c.name);
-      added.push(c.name);
-    }
+    const added = await ensureColumns(this.db, table.name, table.columns.map((c) => ({ name: c.name, type: columnType(this.db, c.type) })));
+    cols = new Set(table.columns.map((c) => c.name));
     this.known.set(table.name, cols);
     return added;
   }

@@ -16,6 +16,7 @@ import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
 import { InterruptedError } from '../errors.ts';
 import { topicEnds } from '../engines/kafka/admin.ts';
+import { storedColumns } from '../engines/catalog.ts';
 
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
 export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
@@ -414,14 +415,7 @@ export async function compareTable(source: PgEngine, target: SqlEngine, table: s
     `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
     [table],
   )).map((r) => r.column_name);
-  // information_schema spells names as the engine stored them (Snowflake: upper case).
-  const cat = (n: string) => target.dialect.catalogName?.(n) ?? n;
-  const storedCols = new Set(
-    (await target.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, [cat(table)])).map(
-      (r) => r.column_name,
-    ),
-  );
-  const targetCols = new Set(cols.filter((c) => storedCols.has(cat(c))));
+  const targetCols = await storedColumns(target, table, cols);
   const missingColumns = cols.filter((c) => !targetCols.has(c));
   const shared = cols.filter((c) => targetCols.has(c));
   const diff: TableDiff = { table, sourceRows: 0, targetRows: 0, missing: [], extra: [], differing: [], duplicated: [], missingColumns };

@@ -11,6 +11,7 @@
  *   is_deleted             this version was closed because the key vanished from the source
  */
 import type { SqlEngine } from '../engines/types.ts';
+import { ensureColumns } from '../engines/catalog.ts';
 
 /** The explicit open end of a current version's window. */
 export const OPEN_END = '9999-12-31';
@@ -69,14 +70,15 @@ export async function createSnapshotTable(db: SqlEngine, name: string): Promise<
  * the keys the Type 1 overwrite visits.
  */
 export async function createChangeSetTable(db: SqlEngine, name: string): Promise<void> {
-  const { types: t, ident } = db.dialect;
-  await db.exec(`
-    CREATE TABLE IF NOT EXISTS ${ident(name)} (
-      customer_id ${t.bigint} NOT NULL,
-      action      ${t.text} NOT NULL,
-      segment     ${t.text},
-      city        ${t.text},
-      email       ${t.text},
-      type1_changed ${t.bool}
-    )`);
+  const t = db.dialect.types;
+  // ensureColumns, not CREATE TABLE IF NOT EXISTS alone: a work table made before `type1_changed`
+  // existed gets the column (it only ever holds the current load's rows, deleted first).
+  await ensureColumns(db, name, [
+    { name: 'customer_id', type: `${t.bigint} NOT NULL` },
+    { name: 'action', type: `${t.text} NOT NULL` },
+    { name: 'segment', type: t.text },
+    { name: 'city', type: t.text },
+    { name: 'email', type: t.text },
+    { name: 'type1_changed', type: t.bool },
+  ]);
 }
