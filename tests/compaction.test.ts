@@ -218,9 +218,11 @@ describe('claim same-data: verification before the commit', () => {
     const before = await readSnapshot(db, dir);
     let calls = 0;
     const failing: NonNullable<CompactOptions['rewrite']> = async (conn, sql, out) => {
-      // The second partition fails after the first one's files are written, while the other connection may be mid-write.
+      // The second partition fails after writing its own files (a COPY that dies midway leaves
+      // partial output), while the other connection may be mid-write.
+      const files = await rewritePartition(conn, sql, out);
       if (++calls === 2) throw new Error('disk full (injected)');
-      return rewritePartition(conn, sql, out);
+      return files;
     };
     await expect(compactTable(db, dir, opts({ rewrite: failing }))).rejects.toThrow(/disk full/);
     expect(calls).toBeGreaterThanOrEqual(2);

@@ -11,7 +11,7 @@
  *   commit    one new manifest: old files out (tombstoned), new files in — or nothing at all
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { DuckDbEngine } from '../engines/duckdb/driver.ts';
 import { LabError } from '../errors.ts';
@@ -293,7 +293,7 @@ export function compactChecking(check: CompactionCheck): CompactFn {
         const outcomes = await Promise.allSettled(
           pair.map((p, j) => rewrite(j === 0 ? db : second, staged.source(p), { dir: join(tableDir, partitionDir(p)), filePrefix: attempt, targetBytes: options.targetBytes, sortBy })),
         );
-        // Both have finished before anything is judged: a failure's cleanup sees every file written.
+        // Both have finished before anything is judged: no rewrite is still writing when a failure's cleanup runs.
         const done = pair.flatMap((p, j) => (outcomes[j]!.status === 'fulfilled' ? [{ partition: p, absFiles: (outcomes[j] as PromiseFulfilledResult<string[]>).value }] : []));
         rewritten.push(...done);
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -319,12 +319,18 @@ export function compactChecking(check: CompactionCheck): CompactFn {
       }
     } catch (err) {
       // Nothing was committed: the files this attempt wrote are garbage. Remove them now (vacuum
-      // would too, after the retention period; a crash skips this and leaves them to vacuum).
-      for (const f of rewritten.flatMap((r) => r.absFiles)) removeFile(tableDir, relative(tableDir, f));
+      // would too, after the retention period; a crash skips this and leaves them to vacuum) —
+      // by the attempt's unique prefix, so the partial output of a rewrite that failed midway goes too.
+      for (const p of plans) {
+        const dir = join(tableDir, partitionDir(p));
+        if (!existsSync(dir)) continue;
+        for (const f of readdirSync(dir)) if (f.startsWith(`${attempt}-`)) removeFile(dir, f);
+      }
       throw err;
     } finally {
-      await second.close();
-      await db.exec(`DROP TABLE IF EXISTS ${db.dialect.ident(stageTable)}`);
+      // Each step on its own: a failed close must neither skip the drop nor hide the first error.
+      await second.close().catch(() => undefined);
+      await db.exec(`DROP TABLE IF EXISTS ${db.dialect.ident(stageTable)}`).catch(() => undefined);
     }
 
     // The one step readers see: old files out (tombstoned, still on disk), new files in.
