@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand, stopOnInterrupt } from './run-command.ts';
-import type { AnyLab, ClaimOutcome } from '../labs/contract.ts';
+import { claimsHold, claimsTally, type AnyLab, type ClaimOutcome } from '../labs/contract.ts';
 import { checkImplementation, resolveEngine } from '../labs/runner.ts';
 import { Reporter, formatEvidence } from '../labs/reporter.ts';
 import { Engines } from '../pipelines/engines/index.ts';
@@ -66,7 +66,7 @@ export async function checkExercise(
       { seed: opts.seed, scale: opts.scale, engine, engines: opts.engines, workDir, signal: opts.signal ?? new AbortController().signal, out: opts.out },
       impl,
     );
-    return { claims, error, passed: !error && claims.every((c) => c.passed || c.skipped) };
+    return { claims, error, passed: !error && claimsHold(claims) };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
@@ -84,7 +84,7 @@ export function printOutcome(out: Reporter, lab: AnyLab, outcome: CheckOutcome, 
     if (/todo|not implemented/i.test(outcome.error)) out.line('  (the untouched stub throws until you implement it)');
     out.line();
   }
-  out.line(`  Claims (${held}/${checked.length}):`);
+  out.line(`  Claims (${claimsTally(outcome.claims)}):`);
   for (const c of outcome.claims) {
     const title = c.title.padEnd(width);
     if (c.skipped) {

@@ -43,6 +43,7 @@ import { createSourceTables, currentWalLsn, runWorkload, type WorkloadRun } from
 import type { CaptureConfig } from '../../pipelines/cdc/capture.ts';
 import { cdcPitfalls } from './pitfalls.ts';
 import { InterruptedError } from '../../pipelines/errors.ts';
+import { storedColumns } from '../../pipelines/engines/catalog.ts';
 
 export type CdcImpl = ApplyImpl;
 
@@ -509,13 +510,7 @@ async function compareMain(s: State): Promise<void> {
     const [src] = await s.source!.query<{ nulls: number; vals: number }>(
       `SELECT COUNT(*) FILTER (WHERE ${col} IS NULL) AS nulls, COUNT(${col}) AS vals FROM customers`,
     );
-    // information_schema spells names as the engine stored them (Snowflake: upper case).
-    const cat = (n: string) => db.dialect.catalogName?.(n) ?? n;
-    const tcols = await db.query<{ column_name: string }>(
-      `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-      [cat('customers')],
-    );
-    const has = tcols.some((c) => c.column_name === cat(col));
+    const has = (await storedColumns(db, 'customers', [col])).has(col);
     const [tgt] = has ? await db.query<{ nulls: number }>(`SELECT COUNT(*) - COUNT(${col}) AS nulls FROM customers`) : [{ nulls: 0 }];
     Object.assign(s.schema!, { targetHasColumn: has, sourceNulls: Number(src!.nulls), sourceValues: Number(src!.vals), targetNulls: Number(tgt!.nulls) });
   });

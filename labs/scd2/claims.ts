@@ -11,7 +11,7 @@ import type { DimRow, ScenarioEvidence } from './scenario.ts';
 const v = (x: string | null) => x ?? '∅';
 const attrs = (r: { segment: string | null; city: string | null }) => `segment=${v(r.segment)} city=${v(r.city)}`;
 
-export function fmtVersion(r: DimRow, withEmail = true): string {
+function fmtVersion(r: DimRow, withEmail = true): string {
   const to = r.valid_to === OPEN_END ? 'open' : r.valid_to;
   const flags = [r.is_current ? 'current' : '', r.is_deleted ? 'deleted' : ''].filter(Boolean).join(',');
   return `#${r.customer_sk} [${r.valid_from}, ${to}) ${attrs(r)}${withEmail ? ` email=${v(r.email)}` : ''}${flags ? ` (${flags})` : ''}`;

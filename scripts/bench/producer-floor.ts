@@ -9,8 +9,8 @@
  *   (npm install --no-save node-rdkafka first to include the native client: it builds from source)
  */
 import { createRequire } from 'node:module';
-import { Kafka, logLevel } from 'kafkajs';
 import { Engines } from '../../pipelines/engines/index.ts';
+import { createTopics, kafkaClient } from '../../pipelines/cdc/index.ts';
 
 const N = Number(process.argv[2] ?? 200_000);
 const event = (i: number) =>
@@ -25,50 +25,50 @@ const rate = (label: string, ms: number) => console.log(`${label.padEnd(52)} ${M
 const engines = new Engines({ mode: 'auto', env: process.env, log: () => undefined });
 try {
   const brokers = (await engines.kafka()).brokers;
-  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, clientId: 'producer-floor' });
+  const kafka = kafkaClient(brokers, 'producer-floor');
   const admin = kafka.admin();
   await admin.connect();
   const topic = `producer_floor_${process.pid}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
-  await admin.disconnect();
-
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  for (const [batch, inFlight] of [[1000, 1], [5000, 1], [2000, 4], [5000, 4]] as const) {
-    const t0 = performance.now();
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < N; i += batch) {
-      const messages = [];
-      for (let j = i; j < Math.min(N, i + batch); j++) messages.push({ key: String(j % 5000), value: event(j) });
-      pending.push(producer.send({ topic, messages, acks: -1 }));
-      if (pending.length >= inFlight) await pending.shift();
-    }
-    await Promise.all(pending);
-    rate(`kafkajs, ${batch}-event batches, ${inFlight} in flight`, performance.now() - t0);
-  }
-  await producer.disconnect();
-
-  let Rd: { HighLevelProducer: new (conf: Record<string, unknown>) => any; librdkafkaVersion: string } | undefined;
+  await createTopics(admin, [topic], 3);
   try {
-    Rd = createRequire(`${process.cwd()}/package.json`)('node-rdkafka');
-  } catch {
-    console.log('node-rdkafka not installed: native client skipped');
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    for (const [batch, inFlight] of [[1000, 1], [5000, 1], [2000, 4], [5000, 4]] as const) {
+      const t0 = performance.now();
+      const pending: Promise<unknown>[] = [];
+      for (let i = 0; i < N; i += batch) {
+        const messages = [];
+        for (let j = i; j < Math.min(N, i + batch); j++) messages.push({ key: String(j % 5000), value: event(j) });
+        pending.push(producer.send({ topic, messages, acks: -1 }));
+        if (pending.length >= inFlight) await pending.shift();
+      }
+      await Promise.all(pending);
+      rate(`kafkajs, ${batch}-event batches, ${inFlight} in flight`, performance.now() - t0);
+    }
+    await producer.disconnect();
+
+    let Rd: { HighLevelProducer: new (conf: Record<string, unknown>) => any; librdkafkaVersion: string } | undefined;
+    try {
+      Rd = createRequire(`${process.cwd()}/package.json`)('node-rdkafka');
+    } catch {
+      console.log('node-rdkafka not installed: native client skipped');
+    }
+    if (Rd) {
+      const native = new Rd.HighLevelProducer({ 'metadata.broker.list': brokers.join(','), 'linger.ms': 5, 'batch.num.messages': 10000, 'queue.buffering.max.messages': 1_000_000, acks: -1, 'enable.idempotence': true });
+      await new Promise<void>((ok, fail) => native.connect({}, (err: unknown) => (err ? fail(err) : ok())));
+      native.setPollInterval(10);
+      const t0 = performance.now();
+      let delivered = 0;
+      await new Promise<void>((ok, fail) => {
+        for (let j = 0; j < N; j++) native.produce(topic, null, Buffer.from(event(j)), String(j % 5000), Date.now(), (err: unknown) => (err ? fail(err) : ++delivered === N && ok()));
+      });
+      rate(`node-rdkafka (librdkafka ${Rd.librdkafkaVersion}), linger 5 ms`, performance.now() - t0);
+      await new Promise<void>((ok) => native.disconnect(() => ok()));
+    }
+  } finally {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined); // an external broker keeps nothing of ours
+    await admin.disconnect();
   }
-  if (Rd) {
-    const native = new Rd.HighLevelProducer({ 'metadata.broker.list': brokers.join(','), 'linger.ms': 5, 'batch.num.messages': 10000, 'queue.buffering.max.messages': 1_000_000, acks: -1, 'enable.idempotence': true });
-    await new Promise<void>((ok, fail) => native.connect({}, (err: unknown) => (err ? fail(err) : ok())));
-    native.setPollInterval(10);
-    const t0 = performance.now();
-    let delivered = 0;
-    await new Promise<void>((ok, fail) => {
-      for (let j = 0; j < N; j++) native.produce(topic, null, Buffer.from(event(j)), String(j % 5000), Date.now(), (err: unknown) => (err ? fail(err) : ++delivered === N && ok()));
-    });
-    rate(`node-rdkafka (librdkafka ${Rd.librdkafkaVersion}), linger 5 ms`, performance.now() - t0);
-    await new Promise<void>((ok) => native.disconnect(() => ok()));
-  }
-  await admin.connect();
-  await admin.deleteTopics({ topics: [topic] }); // an external broker keeps nothing of ours
-  await admin.disconnect();
 } finally {
   await engines.stopAll();
 }
