@@ -67,7 +67,11 @@ export class GroupSupervisor {
 
   async evict(groupId: string, memberId: string): Promise<boolean> {
     try {
-      const cluster = await (this.cluster ??= this.connect());
+      // A failed connect is forgotten, so the next eviction tries again rather than giving up for the run.
+      const cluster = await (this.cluster ??= this.connect().catch((err) => {
+        this.cluster = null;
+        throw err;
+      }));
       if (!cluster) return false;
       await (await cluster.findGroupCoordinator({ groupId })).leaveGroup({ groupId, memberId });
       return true;

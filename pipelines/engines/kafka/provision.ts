@@ -86,13 +86,15 @@ function brokerEnv(port: number): Record<string, string> {
   };
 }
 
-function javaMajor(): number | null {
-  const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
+/** The installed Java: its major version and exact VM build (one `java` start reads both). */
+function javaInfo(): { major: number; vmVersion: string | null } | null {
+  const r = spawnSync('java', ['-XshowSettings:properties', '-version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return null;
-  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr + r.stdout);
+  const out = r.stderr + r.stdout;
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(out);
   if (!m) return null;
   const major = Number(m[1]);
-  return major === 1 ? Number(m[2]) : major;
+  return { major: major === 1 ? Number(m[2]) : major, vmVersion: /java\.vm\.version = (\S+)/.exec(out)?.[1] ?? null };
 }
 
 /**
@@ -101,15 +103,18 @@ function javaMajor(): number | null {
  * broker is ready in ~1.8 s instead of ~3.1 s on a 2-core machine. One archive per JDK build
  * (an archive from another build is refused by the JVM, which then just loads classes normally).
  */
-function classArchive(libs: string): string | null {
+function classArchive(libs: string, vmVersion: string | null): string | null {
   // A dump whose broker was killed (its run SIGKILLed) is never promoted: sweep old ones.
   for (const f of readdirSync(dirname(libs))) {
+    if (!/\.jsa\.tmp-/.test(f)) continue;
     const full = join(dirname(libs), f);
-    if (/\.jsa\.tmp-/.test(f) && Date.now() - statSync(full).mtimeMs > 600_000) rmSync(full, { force: true });
+    try {
+      if (Date.now() - statSync(full).mtimeMs > 600_000) rmSync(full, { force: true });
+    } catch {
+      /* swept by another run meanwhile */
+    }
   }
-  const r = spawnSync('java', ['-XshowSettings:properties', '-version'], { encoding: 'utf8' });
-  const version = /java\.vm\.version = (\S+)/.exec(r.stderr + r.stdout)?.[1];
-  return version ? join(dirname(libs), `cds-${version.replace(/[^A-Za-z0-9._+-]/g, '_')}.jsa`) : null;
+  return vmVersion ? join(dirname(libs), `cds-${vmVersion.replace(/[^A-Za-z0-9._+-]/g, '_')}.jsa`) : null;
 }
 
 /** Keeps an archive the broker dumped at exit only if the JVM can map it (a kill mid-dump leaves a broken one). */
@@ -164,9 +169,9 @@ export function ensureKafkaJars(env: NodeJS.ProcessEnv = process.env, log: (m: s
 }
 
 async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<KafkaServer> {
-  const major = javaMajor();
-  if (major === null || major < 17) {
-    const what = major === null ? 'Java 17+ not found' : `Java ${major} found, 17+ needed`;
+  const java = javaInfo();
+  if (java === null || java.major < 17) {
+    const what = java === null ? 'Java 17+ not found' : `Java ${java.major} found, 17+ needed`;
     const prefix = mode === 'local' ? 'Kafka:' : 'Kafka: KAFKA_BROKERS unset, no Docker daemon,';
     throw new EngineUnavailableError(`${prefix} ${what} — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS`);
   }
@@ -214,7 +219,7 @@ async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: 
     ].join('\n'),
   );
   const cp = `${libs}/*`;
-  const archive = classArchive(libs);
+  const archive = classArchive(libs, java.vmVersion);
   const haveArchive = archive !== null && existsSync(archive);
   const dumpTo = archive && !haveArchive ? `${archive}.tmp-${process.pid}-${randomBytes(3).toString('hex')}` : null;
   const share = haveArchive ? [`-XX:SharedArchiveFile=${archive}`] : [];
@@ -248,7 +253,7 @@ async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: 
     if (dumpTo) rmSync(dumpTo, { force: true });
     throw err;
   });
-  log(`Kafka: local KRaft broker ${KAFKA_VERSION} (Maven Central jars, Java ${major}) on ${brokers[0]} in ${Date.now() - t0} ms`);
+  log(`Kafka: local KRaft broker ${KAFKA_VERSION} (Maven Central jars, Java ${java.major}) on ${brokers[0]} in ${Date.now() - t0} ms`);
   const stop = async () => {
     await proc.stop();
     if (dumpTo && archive) promoteArchive(dumpTo, archive, cp);
