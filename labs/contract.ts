@@ -148,7 +148,10 @@ export interface ClaimOutcome extends ClaimResult {
   id: string;
   title: string;
   statement: string;
-  /** true when not judged: a benchmark claim in check mode, or a claim whose check set `notJudged`. */
+  /**
+   * true when not judged: a benchmark claim in check mode, or a claim whose check set `notJudged`.
+   * `passed` is then false, and readers go by `skipped` first (`claimsHold`, `claimsTally`).
+   */
   skipped?: boolean;
 }
 

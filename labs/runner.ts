@@ -57,7 +57,8 @@ export async function runPipeline<I, S>(
 export function checkClaims<S>(lab: AnyLab, state: S, mode: 'full' | 'check'): ClaimOutcome[] {
   return lab.claims.map((claim) => {
     const base = { id: claim.id, title: claim.title, statement: claim.statement };
-    if (claim.benchmark && mode === 'check') return { ...base, passed: true, evidence: {}, skipped: true };
+    // Not judged: `skipped` is what counts, and `passed` is false either way (never read as a pass).
+    if (claim.benchmark && mode === 'check') return { ...base, passed: false, evidence: {}, skipped: true };
     try {
       const result = claim.check(state);
       return { ...base, ...result, ...(result.notJudged ? { passed: false, skipped: true } : {}) };
