@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// The CLI and the labs' child processes the tests start run under tsx, whose compile cache lives in
+// the system temp dir (tsx-<uid>): off, so a test run leaves nothing there (as `npm start` does).
+process.env.TSX_DISABLE_CACHE ??= '1';
+
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],

@@ -13,7 +13,7 @@ import { running, testEngines } from './helpers.ts';
 import type { Engines } from '../pipelines/engines/index.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { SnowflakeEngine, toPositional, splitStatements } from '../pipelines/engines/snowflake/driver.ts';
-import { provisionSnowflake } from '../pipelines/engines/snowflake/provision.ts';
+import { fakesnowPython, provisionSnowflake } from '../pipelines/engines/snowflake/provision.ts';
 import { connectSnowflakeTarget, createSnowflakeTarget, snowflakeServer } from '../pipelines/engines/snowflake/target.ts';
 import { canonicalRowHash, canonicalText } from '../pipelines/engines/sql-common.ts';
 import type { CanonicalKind, SqlEngine } from '../pipelines/engines/types.ts';
@@ -336,15 +336,15 @@ describe('known emulator limits (fakesnow)', () => {
 
 const LAUNCHER = fileURLToPath(new URL('../pipelines/engines/snowflake/fakesnow_server.py', import.meta.url));
 
-/** Starts a fakesnow server variant (`python3 <args> --host --port`) under the supervisor, for one test. */
+/** Starts a fakesnow server variant (`<emulator python> <args> --host --port`) under the supervisor, for one test. */
 async function withServer(args: string[], fn: (db: SnowflakeEngine) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'de-lab-fakesnow-variant-'));
   const port = await freePort();
   const proc = SupervisedProcess.start({
-    cmd: process.env.FAKESNOW_PYTHON ?? 'python3',
+    cmd: fakesnowPython(process.env), // the emulator's virtualenv, as the provisioner uses: the system python3 has no fakesnow
     args: [...args, '--host', '127.0.0.1', '--port', String(port)],
     cwd: dir,
-    env: { PYTHONWARNINGS: 'ignore' },
+    env: { PYTHONWARNINGS: 'ignore', TMPDIR: dir },
     stopSignal: 'SIGINT',
     stopTimeoutMs: 5000,
     cleanup: [dir],

@@ -10,6 +10,11 @@ VERSION=0.12.1
 CACHE="${DE_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/de-lab}"
 VENV="$CACHE/fakesnow-$VERSION"
 PY="$VENV/bin/python"
+# Importing fakesnow makes a fakesnow_bucket_* dir with tempfile (at module load) that nothing
+# removes: every Python run here gets a TMPDIR of its own, gone when the script ends.
+tmp=$(mktemp -d -t de-lab-fakesnow-sh-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export TMPDIR="$tmp"
 check='import importlib.metadata as m, sys; import fakesnow, uvicorn, starlette; sys.exit(0 if m.version("fakesnow") == "'$VERSION'" and m.version("snowflake-connector-python") == "4.8.1" else 1)'
 if [ -f "$VENV/.complete" ] && "$PY" -c "$check" 2>/dev/null; then
   exit 0

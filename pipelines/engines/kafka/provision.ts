@@ -86,9 +86,15 @@ function brokerEnv(port: number): Record<string, string> {
   };
 }
 
+/**
+ * Every JVM we start: no hsperfdata (the JVM's /tmp/hsperfdata_<user>/<pid> perf-counter files,
+ * and a folder that outlives the run; only jstat/jps read them).
+ */
+const JVM_BASE = ['-XX:-UsePerfData'];
+
 /** The installed Java: its major version and exact VM build (one `java` start reads both). */
 function javaInfo(): { major: number; vmVersion: string | null } | null {
-  const r = spawnSync('java', ['-XshowSettings:properties', '-version'], { encoding: 'utf8' });
+  const r = spawnSync('java', [...JVM_BASE, '-XshowSettings:properties', '-version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return null;
   const out = r.stderr + r.stdout;
   const m = /version "(\d+)(?:\.(\d+))?/.exec(out);
@@ -122,7 +128,7 @@ function promoteArchive(dumped: string, archive: string, classpath: string): voi
   try {
     if (!existsSync(dumped) || statSync(dumped).size === 0) return;
     // The archive is valid for the classpath it was dumped with: check it with that one.
-    const check = spawnSync('java', ['-Xshare:on', `-XX:SharedArchiveFile=${dumped}`, '-cp', classpath, '-version'], { encoding: 'utf8' });
+    const check = spawnSync('java', [...JVM_BASE, '-Xshare:on', `-XX:SharedArchiveFile=${dumped}`, '-cp', classpath, '-version'], { encoding: 'utf8' });
     if (check.status === 0) renameSync(dumped, archive);
   } catch {
     /* no archive this time; the next broker tries again */
@@ -142,7 +148,8 @@ function cacheDir(env: NodeJS.ProcessEnv): string {
 export function ensureKafkaJars(env: NodeJS.ProcessEnv = process.env, log: (m: string) => void = () => undefined): string {
   const libs = join(cacheDir(env), `kafka-${KAFKA_VERSION}`, 'libs');
   if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
-  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
+  const mvnEnv = { ...process.env, ...env, MAVEN_OPTS: `${env.MAVEN_OPTS ?? ''} ${JVM_BASE.join(' ')}`.trim() };
+  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8', env: mvnEnv });
   if (mvn.error || mvn.status !== 0) {
     throw new EngineUnavailableError(
       'Kafka: KAFKA_BROKERS unset, no Docker daemon, Maven not found (needed once to fetch the broker jars) — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS',
@@ -154,6 +161,7 @@ export function ensureKafkaJars(env: NodeJS.ProcessEnv = process.env, log: (m: s
   const r = spawnSync('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: mvnEnv,
   });
   if (r.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });
@@ -223,7 +231,7 @@ async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: 
   const haveArchive = archive !== null && existsSync(archive);
   const dumpTo = archive && !haveArchive ? `${archive}.tmp-${process.pid}-${randomBytes(3).toString('hex')}` : null;
   const share = haveArchive ? [`-XX:SharedArchiveFile=${archive}`] : [];
-  const jvm = ['-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', ...share, `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
+  const jvm = [...JVM_BASE, '-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', ...share, `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
   // A base64url id may start with '-', which the storage tool's argument parser takes for a flag.
   let clusterId = randomBytes(16).toString('base64url');
   while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');

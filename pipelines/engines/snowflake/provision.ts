@@ -82,7 +82,7 @@ function realAccount(env: NodeJS.ProcessEnv): SnowflakeServer {
 }
 
 /** The emulator's Python: FAKESNOW_PYTHON, else the virtualenv scripts/ci.d/fakesnow.sh makes, else python3. */
-function python(env: NodeJS.ProcessEnv): string {
+export function fakesnowPython(env: NodeJS.ProcessEnv): string {
   if (env.FAKESNOW_PYTHON) return env.FAKESNOW_PYTHON;
   const cache = env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
   const venv = join(cache, `fakesnow-${FAKESNOW_VERSION}`);
@@ -92,7 +92,12 @@ function python(env: NodeJS.ProcessEnv): string {
 
 /** The installed fakesnow version, or null when Python or the package is missing. */
 export function fakesnowVersion(env: NodeJS.ProcessEnv = process.env): string | null {
-  const r = spawnSync(python(env), ['-c', 'import importlib.metadata as m, fakesnow, uvicorn, starlette; print(m.version("fakesnow"))'], { encoding: 'utf8' });
+  // find_spec, not import: importing fakesnow makes a fakesnow_bucket_* dir in the temp dir (at module load) that nothing removes.
+  const r = spawnSync(
+    fakesnowPython(env),
+    ['-c', 'import importlib.metadata as m, importlib.util as u, sys; sys.exit(1) if None in [u.find_spec(p) for p in ("fakesnow", "uvicorn", "starlette")] else print(m.version("fakesnow"))'],
+    { encoding: 'utf8' },
+  );
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
@@ -100,7 +105,7 @@ async function startEmulator(env: NodeJS.ProcessEnv, log: (m: string) => void): 
   const version = fakesnowVersion(env);
   if (!version) {
     throw new EngineUnavailableError(
-      `Snowflake: SNOWFLAKE_ACCOUNT unset and the fakesnow emulator is not installed for ${python(env)} — run "bash scripts/ci.d/fakesnow.sh" (installs fakesnow[server]==${FAKESNOW_VERSION} into ~/.cache/de-lab) or set SNOWFLAKE_* for a real account`,
+      `Snowflake: SNOWFLAKE_ACCOUNT unset and the fakesnow emulator is not installed for ${fakesnowPython(env)} — run "bash scripts/ci.d/fakesnow.sh" (installs fakesnow[server]==${FAKESNOW_VERSION} into ~/.cache/de-lab) or set SNOWFLAKE_* for a real account`,
     );
   }
   if (version !== FAKESNOW_VERSION) log(`Snowflake: fakesnow ${version} installed, de-lab was checked against ${FAKESNOW_VERSION}`);
@@ -110,10 +115,11 @@ async function startEmulator(env: NodeJS.ProcessEnv, log: (m: string) => void): 
   const logFile = join(dir, 'fakesnow.log');
   writeFileSync(logFile, '');
   const proc = SupervisedProcess.start({
-    cmd: python(env),
+    cmd: fakesnowPython(env),
     args: [LAUNCHER, '--host', '127.0.0.1', '--port', String(port)],
     cwd: dir, // stage files and any driver log land in the temp dir, removed on stop
-    env: { PYTHONUNBUFFERED: '1', PYTHONWARNINGS: 'ignore' },
+    // TMPDIR: fakesnow makes its stage bucket (fakesnow_bucket_*) with tempfile at import; inside our dir, it goes with it.
+    env: { PYTHONUNBUFFERED: '1', PYTHONWARNINGS: 'ignore', TMPDIR: dir },
     stopSignal: 'SIGINT', // uvicorn: graceful shutdown
     stopTimeoutMs: 5000,
     cleanup: [dir],
