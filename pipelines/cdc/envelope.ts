@@ -107,14 +107,21 @@ export function logicalTypeOfOid(oid: number): LogicalType {
 
 /**
  * Text form of a Postgres value (as pgoutput and a text-mode query send it) → JSON value.
- * BIGINT stays a number while it is exact, a string beyond 2^53.
+ * BIGINT stays a number while it is exact, a string beyond 2^53 (a JSON number that large is
+ * rounded by every JavaScript reader). A double that is not finite travels as Postgres spells it,
+ * `"NaN"`, `"Infinity"`, `"-Infinity"` (as Debezium's JSON does): JSON has no such numbers, and
+ * JSON.stringify would write NaN as null — a value turned into a NULL. Every engine's double cast
+ * reads those strings back.
  */
 export function jsonValue(type: LogicalType, text: string | null): JsonValue {
   if (text === null) return null;
   switch (type) {
     case 'int':
-    case 'double':
       return Number(text);
+    case 'double': {
+      const n = Number(text);
+      return Number.isFinite(n) ? n : text;
+    }
     case 'bigint': {
       const n = Number(text);
       return Number.isSafeInteger(n) ? n : text;
@@ -124,6 +131,41 @@ export function jsonValue(type: LogicalType, text: string | null): JsonValue {
     default:
       return text;
   }
+}
+
+/**
+ * JSON.parse for change events, exact for integers beyond 2^53: such a literal (outside strings)
+ * is read as its decimal string, as the capture itself writes them. Events written by another
+ * producer (Debezium writes int64 columns and LSNs as JSON numbers) keep their digits.
+ */
+export function parseEventJson<T = unknown>(text: string): T {
+  return JSON.parse(quoteLongIntegers(text)) as T;
+}
+
+/** Wraps integer literals outside ±(2^53 − 1) in quotes (the capture's rule for bigints); strings are left alone. */
+export function quoteLongIntegers(text: string): string {
+  if (!/\d{16}/.test(text)) return text; // the common case: nothing that long, nothing to scan
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 34 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92 /* \ */) i++;
+      continue;
+    }
+    if ((ch >= 48 && ch <= 57) || ch === 45 /* - */) {
+      // The whole number token (fraction and exponent included): only a bare integer is rewritten.
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j]!)) j++;
+      const literal = text.slice(i, j);
+      if (/^-?\d{16,}$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
+        out += `${text.slice(from, i)}"${literal}"`;
+        from = j;
+      }
+      i = j - 1;
+    }
+  }
+  return out + text.slice(from);
 }
 
 /** Kafka key of a row: its primary key as JSON, columns in key order. */

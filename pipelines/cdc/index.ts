@@ -14,6 +14,7 @@ import { keepSpares, startChild, stopSpares, type ChildJob, type CrashSpec } fro
 import type { CaptureConfig } from './capture.ts';
 import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
+import { decodeChangeEvent } from './debezium.ts';
 import { InterruptedError } from '../errors.ts';
 import { topicEnds } from '../engines/kafka/admin.ts';
 import { storedColumns } from '../engines/catalog.ts';
@@ -367,7 +368,7 @@ export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, t
         audit.tombstones += 1;
         return;
       }
-      const e = JSON.parse(m.value.toString()) as ChangeEvent;
+      const e = decodeChangeEvent(m.key, m.value);
       audit.events += 1;
       audit.byOp[e.op] = (audit.byOp[e.op] ?? 0) + 1;
       const pos = `${topic}|${m.key}|${e.op}|${e.source.commit_lsn}|${e.source.lsn}`;
@@ -415,10 +416,14 @@ function canonical(v: unknown): string {
  * (NULL equals NULL), and nothing else. Keys are the `table:{"id":17}` form used in messages.
  */
 export async function compareTable(source: PgEngine, target: SqlEngine, table: string, key: string[]): Promise<TableDiff> {
-  const cols = (await source.query<{ column_name: string }>(
-    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+  const described = await source.query<{ column_name: string; data_type: string }>(
+    `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
     [table],
-  )).map((r) => r.column_name);
+  );
+  const cols = described.map((r) => r.column_name);
+  // json/jsonb compare as the text the capture carries (pg would hand them over parsed: a JSON
+  // `null` document would then read as SQL NULL, an object as "[object Object]").
+  const asText = new Set(described.filter((r) => r.data_type === 'json' || r.data_type === 'jsonb').map((r) => r.column_name));
   const targetCols = await storedColumns(target, table, cols);
   const missingColumns = cols.filter((c) => !targetCols.has(c));
   const shared = cols.filter((c) => targetCols.has(c));
@@ -428,7 +433,8 @@ export async function compareTable(source: PgEngine, target: SqlEngine, table: s
     return diff;
   }
   const read = async (db: SqlEngine) => {
-    const rows = await db.query(`SELECT ${shared.map((c) => db.dialect.ident(c)).join(', ')} FROM ${db.dialect.ident(table)}`);
+    const list = shared.map((c) => (db === source && asText.has(c) ? `CAST(${db.dialect.ident(c)} AS text) AS ${db.dialect.ident(c)}` : db.dialect.ident(c)));
+    const rows = await db.query(`SELECT ${list.join(', ')} FROM ${db.dialect.ident(table)}`);
     const m = new Map<string, string[]>();
     for (const r of rows) {
       const k = `${table}:${JSON.stringify(Object.fromEntries(key.map((c) => [c, r[c]])))}`;

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
@@ -10,6 +10,7 @@ import { dockerAnswers } from '../docker.ts';
 import { freePort, waitUntil } from '../ports.ts';
 import { SupervisedProcess } from '../supervised.ts';
 import type { ProvisionMode, ProvisionedServer } from '../provision-mode.ts';
+import { JVM_BASE, deLabCache, javaInfo, resolveFromMaven } from '../jvm.ts';
 
 export const KAFKA_VERSION = '3.9.1';
 const POM = fileURLToPath(new URL('../../../scripts/kafka/pom.xml', import.meta.url));
@@ -87,23 +88,6 @@ function brokerEnv(port: number): Record<string, string> {
 }
 
 /**
- * Every JVM we start: no hsperfdata (the JVM's /tmp/hsperfdata_<user>/<pid> perf-counter files,
- * and a folder that outlives the run; only jstat/jps read them).
- */
-const JVM_BASE = ['-XX:-UsePerfData'];
-
-/** The installed Java: its major version and exact VM build (one `java` start reads both). */
-function javaInfo(): { major: number; vmVersion: string | null } | null {
-  const r = spawnSync('java', [...JVM_BASE, '-XshowSettings:properties', '-version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return null;
-  const out = r.stderr + r.stdout;
-  const m = /version "(\d+)(?:\.(\d+))?/.exec(out);
-  if (!m) return null;
-  const major = Number(m[1]);
-  return { major: major === 1 ? Number(m[2]) : major, vmVersion: /java\.vm\.version = (\S+)/.exec(out)?.[1] ?? null };
-}
-
-/**
  * Class data sharing for the broker's JVM: the classes a broker loads, archived once (at the exit
  * of the first broker started without an archive) and mapped by every later start — the local
  * broker is ready in ~1.8 s instead of ~3.1 s on a 2-core machine. One archive per JDK build
@@ -137,43 +121,21 @@ function promoteArchive(dumped: string, archive: string, classpath: string): voi
   }
 }
 
-function cacheDir(env: NodeJS.ProcessEnv): string {
-  return env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
-}
-
-/**
- * The broker's jars, resolved from Maven Central once and cached outside the repo.
- * Copied into a temp dir and renamed into place, so a killed download never leaves half a classpath.
- */
+/** The broker's jars, resolved from Maven Central once and cached outside the repo. */
 export function ensureKafkaJars(env: NodeJS.ProcessEnv = process.env, log: (m: string) => void = () => undefined): string {
-  const libs = join(cacheDir(env), `kafka-${KAFKA_VERSION}`, 'libs');
-  if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
-  const mvnEnv = { ...process.env, ...env, MAVEN_OPTS: `${env.MAVEN_OPTS ?? ''} ${JVM_BASE.join(' ')}`.trim() };
-  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8', env: mvnEnv });
-  if (mvn.error || mvn.status !== 0) {
-    throw new EngineUnavailableError(
-      'Kafka: KAFKA_BROKERS unset, no Docker daemon, Maven not found (needed once to fetch the broker jars) — install Java 17 + Maven, or Docker, or set KAFKA_BROKERS',
-    );
-  }
-  log(`Kafka: resolving Apache Kafka ${KAFKA_VERSION} jars from Maven Central (once) into ${libs}`);
-  mkdirSync(join(cacheDir(env), `kafka-${KAFKA_VERSION}`), { recursive: true });
-  const tmp = mkdtempSync(join(cacheDir(env), `kafka-${KAFKA_VERSION}`, 'libs.tmp-'));
-  const r = spawnSync('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: mvnEnv,
-  });
-  if (r.status !== 0) {
-    rmSync(tmp, { recursive: true, force: true });
-    const why = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('ERROR')).slice(0, 2).join(' ');
-    throw new EngineUnavailableError(`Kafka: Maven could not resolve the broker jars (${why || `exit ${r.status}`})`);
-  }
-  try {
-    renameSync(tmp, libs);
-  } catch {
-    rmSync(tmp, { recursive: true, force: true }); // another run won the race; its copy is complete
-  }
-  return libs;
+  return resolveFromMaven(
+    {
+      engine: 'Kafka',
+      what: `the Apache Kafka ${KAFKA_VERSION} broker jars`,
+      pom: POM,
+      dest: join(deLabCache(env), `kafka-${KAFKA_VERSION}`, 'libs'),
+      complete: (libs) => readdirSync(libs).some((f) => f.startsWith('kafka_2.13-')),
+      args: (out) => ['dependency:copy-dependencies', `-DoutputDirectory=${out}`, '-DincludeScope=runtime'],
+      otherwise: 'install Java 17 + Maven, or Docker, or set KAFKA_BROKERS',
+    },
+    env,
+    log,
+  );
 }
 
 async function startLocal(mode: ProvisionMode, env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<KafkaServer> {

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deLabCache } from '../jvm.ts';
 import { EngineUnavailableError } from '../../errors.ts';
 import { freePort, tcpAnswers, waitUntil } from '../ports.ts';
 import { SupervisedProcess } from '../supervised.ts';
@@ -84,8 +85,7 @@ function realAccount(env: NodeJS.ProcessEnv): SnowflakeServer {
 /** The emulator's Python: FAKESNOW_PYTHON, else the virtualenv scripts/ci.d/fakesnow.sh makes, else python3. */
 export function fakesnowPython(env: NodeJS.ProcessEnv): string {
   if (env.FAKESNOW_PYTHON) return env.FAKESNOW_PYTHON;
-  const cache = env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
-  const venv = join(cache, `fakesnow-${FAKESNOW_VERSION}`);
+  const venv = join(deLabCache(env), `fakesnow-${FAKESNOW_VERSION}`);
   if (existsSync(join(venv, '.complete'))) return join(venv, 'bin', 'python');
   return 'python3';
 }
