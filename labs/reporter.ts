@@ -8,6 +8,8 @@ import type { Evidence } from './contract.ts';
 export class Reporter {
   private stepNo = 0;
   private readonly tty: boolean;
+  /** A progress tick is on screen (no newline after it): the next line overwrites it first. */
+  private progressShown = false;
   /** Terminal width on a TTY: long notes wrap there to fit a shared screen. Piped output is never wrapped. */
   private readonly width?: number;
 
@@ -26,6 +28,9 @@ export class Reporter {
 
   line(text = ''): void {
     if (this.options.quiet) return;
+    // A table printed while a step's progress tick is on screen would start after the tick's text.
+    if (this.progressShown) this.stream.write('\r\x1b[K');
+    this.progressShown = false;
     this.stream.write((this.options.indent ?? '') + text + '\n');
   }
 
@@ -36,7 +41,7 @@ export class Reporter {
 
   step(title: string): void {
     this.stepNo += 1;
-    this.line(`${String(this.stepNo).padStart(2)}. ${title}`);
+    this.wrapped(`${String(this.stepNo).padStart(2)}. ${title}`, '    ');
   }
 
   note(text: string): void {
@@ -60,7 +65,18 @@ export class Reporter {
     };
     const widths = cols.map((c) => Math.max(c.length, ...shown.map((r) => cell(r[c]).length)));
     const numeric = cols.map((c) => shown.every((r) => typeof r[c] === 'number' || typeof r[c] === 'bigint' || r[c] === null));
-    const fmt = (vals: string[]) => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ');
+    // On a terminal the table fits its width: the widest text column gives way first (cells cut with …).
+    if (this.width) {
+      const room = this.width - 4 - 2 * (cols.length - 1);
+      for (let excess = widths.reduce((a, b) => a + b, 0) - room; excess > 0; excess--) {
+        let widest = -1;
+        widths.forEach((w, i) => !numeric[i] && w > 8 && (widest < 0 || w > widths[widest]!) && (widest = i));
+        if (widest < 0) break;
+        widths[widest]! -= 1;
+      }
+    }
+    const fit = (v: string, w: number) => (v.length > w ? v.slice(0, w - 1) + '…' : v);
+    const fmt = (vals: string[]) => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : fit(v, widths[i]!).padEnd(widths[i]!))).join('  ');
     this.line('    ' + fmt(cols));
     this.line('    ' + widths.map((w) => '─'.repeat(w)).join('  '));
     for (const r of shown) this.line('    ' + fmt(cols.map((c) => cell(r[c]))));
@@ -82,13 +98,16 @@ export class Reporter {
     if (!this.tty || this.options.quiet) return fn();
     const t0 = Date.now();
     const timer = setInterval(() => {
-      this.stream.write(`\r    … ${label} ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+      const tick = `    … ${label} ${((Date.now() - t0) / 1000).toFixed(0)}s`;
+      this.stream.write(`\r\x1b[K${this.width ? tick.slice(0, this.width - 1) : tick}`);
+      this.progressShown = true;
     }, 1000);
     try {
       return await fn();
     } finally {
       clearInterval(timer);
-      if (Date.now() - t0 >= 1000) this.stream.write('\r\x1b[K');
+      if (this.progressShown) this.stream.write('\r\x1b[K');
+      this.progressShown = false;
     }
   }
 }

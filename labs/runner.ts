@@ -142,13 +142,15 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
       const tPitfalls = performance.now();
       pitfalls = await out.progress('pitfalls', () => runPitfalls(lab, { seed: opts.seed, scale: opts.scale, engine, engines, workDir, signal }));
       timings.push({ phase: 'pitfalls', ms: Math.round(performance.now() - tPitfalls) });
-      out.table(
-        pitfalls.map((p) => ({
-          pitfall: p.name,
-          'rejected by': p.rejectedBy.length ? p.rejectedBy.join(', ') : 'NOT CAUGHT',
-        })),
-      );
-      for (const p of pitfalls) if (p.counterexample) out.note(`${p.name}: ${p.counterexample}`);
+      // One block per pitfall, wrapped at the terminal width: what it does wrong, which claims
+      // (by title) reject it, and the counterexample that shows it.
+      const claimTitle = new Map(lab.claims.map((c) => [c.id, c.title]));
+      for (const p of pitfalls) {
+        const caught = p.rejectedBy.length > 0;
+        out.wrapped(`    ${caught ? '✔' : '✘'} ${p.name} — ${p.title}`, '        ');
+        out.wrapped(`        rejected by: ${caught ? p.rejectedBy.map((id) => claimTitle.get(id) ?? id).join(' · ') : 'NOT CAUGHT by any claim'}`, '          ');
+        if (p.counterexample) out.wrapped(`        counterexample: ${p.counterexample}`, '          ');
+      }
     }
 
     const metrics = lab.metrics(state);

@@ -18,8 +18,21 @@ export interface CliArgs {
 }
 
 export const USAGE = `usage: npm run lab -- list
-       npm run lab -- <lab> [--seed N] [--scale X] [--engine ${TARGET_ENGINES.join('|')}] [--provision auto|containers|local|external] [--json] [--out DIR] [--step] [--report]
-       npm start   (every lab, then a summary and reports/index.html)`;
+       npm run lab -- <lab> [flags]
+       npm start   (every lab, then a summary and reports/index.html)
+
+flags:
+  --seed N           seed of every fixture: same seed, same data, same claims and evidence (default 42)
+  --scale X          data size multiplier; each lab's README says what 1 means (default 1)
+  --engine NAME      where the lab's results land, for labs that run on several: ${TARGET_ENGINES.join(', ')} (default: the lab's first)
+  --provision MODE   how engines are obtained: auto (env URLs, else Docker, else local), containers, local, external (env LAB_PROVISION)
+  --json             one JSON object on stdout (the report); every log line goes to stderr
+  --out DIR          write the lab's final tables to DIR/<lab>.duckdb and its report to DIR/<lab>.json
+  --step             wait for Enter before each step (live demos)
+  --report           write the HTML report: reports/index.html and reports/<lab>.html
+  --help             this text
+
+exit codes: 0 every claim judged passed · 1 a claim failed · 2 bad command line · 3 an engine cannot be had · 130 interrupted`;
 
 /** The flags every command that runs labs shares (`lab`, `check`). */
 export interface RunFlags {

@@ -20,9 +20,10 @@ function waitForEnter(): (title: string) => Promise<void> {
   const rl = createInterface({ input: process.stdin });
   const lines: (() => void)[] = [];
   rl.on('line', () => lines.shift()?.());
-  return (title) =>
+  // The step prints its own numbered title once it starts: the prompt does not repeat it.
+  return () =>
     new Promise((resolve) => {
-      process.stderr.write(`  ⏎  next: ${title}`);
+      process.stderr.write('  ⏎  Enter for the next step ');
       lines.push(() => resolve());
     });
 }
@@ -36,7 +37,18 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args.command === 'list') {
     const out = new Reporter(process.stdout);
-    out.table(LABS.map((l) => ({ lab: l.id, title: l.title, engines: l.engines.join('|'), claims: l.claims.length, pitfalls: l.pitfalls.length })), 50);
+    // `--engine` picks where the lab's results land; the servers it starts besides are its `needs`.
+    out.table(
+      LABS.map((l) => ({
+        lab: l.id,
+        title: l.title,
+        '--engine': l.engines.join('|'),
+        'also runs': l.needs.length ? l.needs.join(', ') : '–',
+        claims: l.claims.length,
+        pitfalls: l.pitfalls.length,
+      })),
+      50,
+    );
     return 0;
   }
   const labs = args.command === 'all' ? LABS : [findLab(args.command)];
