@@ -208,6 +208,22 @@ describe('bisection vs brute force (property)', () => {
       { numRuns: 25, seed: 1234 },
     );
   });
+
+  it('a double column without a declared tolerance compares exactly: a change in the 7th significant digit is reported at every level (it once hid under a silent 1e-6 rounding)', async () => {
+    const spec: ReconSpec = { key: 'id', columns: [{ name: 'ratio', kind: 'double' }] };
+    const table = `dbl_exact_${Date.now()}`;
+    const rows = Array.from({ length: 200 }, (_, i) => [i + 1, 0.1234567 + i]);
+    await pg.exec(`CREATE TABLE ${table} (id BIGINT, ratio DOUBLE PRECISION)`);
+    await duck.exec(`CREATE TABLE ${table} (id BIGINT, ratio DOUBLE)`);
+    await pg.insertRows(table, ['id', 'ratio'], [...rows.slice(0, 50), [51, 0.1234567], ...rows.slice(51)]);
+    await duck.insertRows(table, ['id', 'ratio'], [...rows.slice(0, 50), [51, 0.1234568], ...rows.slice(51)]);
+    const got = await bisectDiff({ label: 'source', db: pg, from: table }, { label: 'target', db: duck, from: table }, spec, { fanout: 2, fetchThreshold: 2 });
+    expect(got.diffs).toEqual([{ key: 51, kind: 'value', columns: [{ column: 'ratio', source: '0.1234567', target: '0.1234568' }] }]);
+    // With a declared tolerance the same pair is equal (within it), and a tolerance the hash cannot honour is refused.
+    const tolerant = await bisectDiff({ label: 'source', db: pg, from: table }, { label: 'target', db: duck, from: table }, { ...spec, columns: [{ name: 'ratio', kind: 'double', tolerance: 1e-6 }] });
+    expect(tolerant.diffs).toEqual([]);
+    await expect(bisectDiff({ label: 'source', db: pg, from: table }, { label: 'target', db: duck, from: table }, { ...spec, columns: [{ name: 'ratio', kind: 'double', tolerance: 1e-9 }] })).rejects.toThrow(/below the row hash's 1e-6 resolution.*leave it out to compare exactly/);
+  });
 });
 
 describe('key-range filters', () => {

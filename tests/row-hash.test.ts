@@ -167,6 +167,30 @@ describe('cross-engine canonical row hash', () => {
     }
   });
 
+  it('kind float (a double compared exactly): the same text on both engines for any double, and a 7th-significant-digit change shows', async () => {
+    const text = (db: SqlEngine, lit: string) =>
+      db.query<{ t: string }>(`SELECT ${canonicalText(db.dialect, 'CAST($1 AS DOUBLE PRECISION)', 'float')} AS t`, [lit]).then((r) => r[0]!.t);
+    const tricky = ['0', '-0', '1', '-1', '100', '0.1', '1e14', '1e15', '1234567890123456.5', '9999999999999998', '1e16', '1e21', '1e-4', '1e-5', '5e-324', '1.7976931348623157e308', '0.30000000000000004', 'NaN', 'Infinity', '-Infinity'];
+    const seen = new Map<string, string>();
+    for (const lit of tricky) {
+      const [p, d] = [await text(pg, lit), await text(duck, lit)];
+      expect(d, lit).toBe(p);
+      seen.set(lit, p);
+    }
+    expect(seen.get('-0')).toBe(seen.get('0'));
+    expect(new Set(tricky.filter((l) => l !== '-0').map((l) => seen.get(l))).size).toBe(tricky.length - 1);
+    // The default 'double' kind rounds at 1e-6 absolute and cannot see this change; 'float' does.
+    expect(await text(pg, '0.1234567')).not.toBe(await text(pg, '0.1234568'));
+    expect(await q6(pg, '0.1234567')).toBe(await q6(pg, '0.1234568'));
+    await fc.assert(
+      fc.asyncProperty(fc.double(), async (x) => {
+        const lit = Number.isNaN(x) ? 'NaN' : x === Infinity ? 'Infinity' : x === -Infinity ? '-Infinity' : String(x);
+        expect(await text(duck, lit), lit).toBe(await text(pg, lit));
+      }),
+      { numRuns: 200, seed: 23 },
+    );
+  });
+
   // Arbitrary rows, as text literals both engines parse identically.
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   const arbTs = fc
@@ -231,6 +255,11 @@ describe('cross-engine canonical row hash', () => {
     );
   });
 });
+
+/** The 'double' kind's canonical text of a literal (1e-6 absolute). */
+function q6(db: SqlEngine, lit: string): Promise<string> {
+  return db.query<{ t: string }>(`SELECT ${canonicalText(db.dialect, 'CAST($1 AS DOUBLE PRECISION)', 'double')} AS t`, [lit]).then((r) => r[0]!.t);
+}
 
 /** Two different literals that are the same value of the column (e.g. doubles equal after 6-decimal rounding). */
 function sameLogical(col: Col, a: string | null, b: string | null): boolean {

@@ -69,6 +69,19 @@ export function canonicalPartsWith(spelling: CanonicalSpelling): Dialect['canoni
           end,
         ];
       }
+      case 'float': {
+        // Both engines print a double's shortest round-trip digits; they differ only in spelling:
+        // DuckDB adds '.0' to integers ('1.0' vs '1'), prints [1e15, 1e16) in full where Postgres
+        // switches to '1e+15', and says 'inf'/'nan' for 'Infinity'/'NaN'. '+ 0' makes -0.0 be 0.
+        // ([.] rather than a backslash: Snowflake string literals treat backslashes as escapes.)
+        const dbl = `(CAST(${expr} AS DOUBLE PRECISION) + CAST(0 AS DOUBLE PRECISION))`;
+        return [
+          // In [1e15, 1e16) a double is a multiple of 1/8: ×8 is an exact integer.
+          `CASE WHEN abs(${dbl}) >= 1e15 AND abs(${dbl}) < 1e16 THEN 'b' || CAST(CAST(${dbl} * CAST(8 AS DOUBLE PRECISION) AS BIGINT) AS VARCHAR)` +
+            ` ELSE replace(regexp_replace(lower(CAST(${dbl} AS VARCHAR)), '[.]0$', ''), 'infinity', 'inf') END`,
+          end,
+        ];
+      }
       case 'date':
         return [`CAST(${expr} AS DATE) - DATE '1970-01-01'`, end];
       case 'timestamp':

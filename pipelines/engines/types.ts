@@ -40,12 +40,15 @@ export interface SqlEngine {
  *   double     when either side is a float: the value as a double, rounded (half up) to 6 decimal
  *              places with IEEE arithmetic both engines share (|x| < 1e12; beyond, to the unit) —
  *              NUMERIC 0.30 = DOUBLE 0.1*3, and -0.0 = 0.0
+ *   float      a double compared exactly: its shortest round-trip digits (the text both engines
+ *              print), so two doubles hash alike only when they are the same number (-0.0 = 0.0,
+ *              NaN = NaN); a 7th-significant-digit change shows, 0.1*3 ≠ 0.3
  *   date       DATE (or a timestamp, truncated): days since 1970-01-01, independent of DateStyle
  *   timestamp  TIMESTAMP / TIMESTAMPTZ: microseconds since the epoch; a TIMESTAMP without zone is
  *              read as UTC, so TIMESTAMPTZ '…+02' = TIMESTAMP of the same instant in UTC
  *   bool       't' / 'f' (NULL apart from both)
  */
-export type CanonicalKind = 'text' | 'int' | 'decimal' | 'double' | 'date' | 'timestamp' | 'bool';
+export type CanonicalKind = 'text' | 'int' | 'decimal' | 'double' | 'float' | 'date' | 'timestamp' | 'bool';
 
 /**
  * The SQL that differs between engines. Small on purpose: a pipeline writes standard SQL

@@ -20,8 +20,11 @@ export interface ColumnSpec {
   /** Logical kind, the same on both sides whatever the physical types (see CanonicalKind). */
   kind: CanonicalKind;
   /**
-   * Numeric columns: |source − target| ≤ tolerance is equal. For 'double' columns the row hash
-   * resolves 1e-6, so a tolerance below 1e-6 cannot be honoured by the hash levels (rejected).
+   * Numeric columns: |source − target| ≤ tolerance is equal. Without one, values must be equal:
+   * a 'double' column then compares exactly (every level hashes its shortest round-trip digits:
+   * 0.1234567 ≠ 0.1234568, and NUMERIC 0.30 ≠ DOUBLE 0.1*3 — declare a tolerance to compare a
+   * NUMERIC with a DOUBLE). With a tolerance, a 'double' column's row hash resolves 1e-6, so a
+   * tolerance below 1e-6 cannot be honoured by the hash levels (rejected).
    */
   tolerance?: number;
   /** Text: 'abc  ' = 'abc' (a CHAR(n) source, a padding loader). Default: significant. */
@@ -74,13 +77,21 @@ export function validateSpec(spec: ReconSpec): void {
     if (c.tolerance !== undefined && !(c.kind === 'double' || c.kind === 'decimal' || c.kind === 'int')) {
       throw new Error(`column ${c.name}: a tolerance only applies to numeric kinds, not ${c.kind}`);
     }
+    if (c.tolerance !== undefined && !(c.tolerance >= 0 && Number.isFinite(c.tolerance))) {
+      throw new Error(`column ${c.name}: tolerance must be a finite number ≥ 0, got ${c.tolerance}`);
+    }
     if (c.kind === 'double' && c.tolerance !== undefined && c.tolerance > 0 && c.tolerance < 1e-6) {
-      throw new Error(`column ${c.name}: tolerance ${c.tolerance} is below the row hash's 1e-6 resolution for doubles`);
+      throw new Error(`column ${c.name}: tolerance ${c.tolerance} is below the row hash's 1e-6 resolution for doubles (leave it out to compare exactly)`);
     }
   }
 }
 
 const hasTolerance = (c: ColumnSpec) => c.tolerance !== undefined && c.tolerance > 0;
+
+/** How a column is canonicalised: a 'double' without a tolerance exactly ('float'), everything else by its kind. */
+export function canonicalKindOf(c: ColumnSpec): CanonicalKind {
+  return c.kind === 'double' && !hasTolerance(c) ? 'float' : c.kind;
+}
 
 /**
  * The column as it is compared: normalisations the spec declares insignificant are applied
@@ -103,7 +114,7 @@ export function normalisedExpr(db: SqlEngine, c: ColumnSpec): string {
 export function rowHashExpr(db: SqlEngine, spec: ReconSpec): string {
   return canonicalRowHash(db.dialect, [
     { expr: db.dialect.ident(spec.key), kind: 'int' },
-    ...spec.columns.map((c) => ({ expr: normalisedExpr(db, c), kind: c.kind })),
+    ...spec.columns.map((c) => ({ expr: normalisedExpr(db, c), kind: canonicalKindOf(c) })),
   ]);
 }
 
@@ -114,7 +125,7 @@ export function rowHashExpr(db: SqlEngine, spec: ReconSpec): string {
 export function comparableSelect(db: SqlEngine, spec: ReconSpec): string {
   const key = `CAST(${db.dialect.ident(spec.key)} AS BIGINT) AS k`;
   const cols = spec.columns.map((c, i) =>
-    hasTolerance(c) ? `CAST(${normalisedExpr(db, c)} AS DOUBLE PRECISION) AS v${i}` : `${canonicalText(db.dialect, normalisedExpr(db, c), c.kind)} AS v${i}`,
+    hasTolerance(c) ? `CAST(${normalisedExpr(db, c)} AS DOUBLE PRECISION) AS v${i}` : `${canonicalText(db.dialect, normalisedExpr(db, c), canonicalKindOf(c))} AS v${i}`,
   );
   return [key, ...cols].join(', ');
 }
@@ -151,7 +162,7 @@ export function displayValue(c: ColumnSpec, v: string | number | null): string |
   if (typeof v === 'number') return String(v);
   const text = canonicalPayload(c.kind, v);
   if (text === null) return null;
-  switch (c.kind) {
+  switch (canonicalKindOf(c)) {
     case 'timestamp': {
       const us = BigInt(text);
       const ms = us / 1000n;
@@ -162,6 +173,8 @@ export function displayValue(c: ColumnSpec, v: string | number | null): string |
       return new Date(Number(text) * 86400000).toISOString().slice(0, 10);
     case 'double':
       return /^-?\d+$/.test(text) ? String(Number(text) / 1e6) : text;
+    case 'float':
+      return text.startsWith('b') ? String(Number(text.slice(1)) / 8) : text;
     default:
       return text;
   }
