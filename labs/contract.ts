@@ -52,6 +52,11 @@ export interface Pitfall<Impl> {
   /** Why people write it, and what it breaks. */
   description: string;
   impl: Impl;
+  /**
+   * The claim that names its defect, when several reject it: its counterexample is the one shown
+   * (default: the first rejecting claim's, in claim order).
+   */
+  shows?: string;
 }
 
 export interface LabContext {

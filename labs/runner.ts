@@ -105,7 +105,7 @@ export async function runPitfalls(lab: AnyLab, base: Omit<LabContext, 'mode' | '
       name: p.name,
       title: p.title,
       rejectedBy: failed.map((c) => c.id),
-      counterexample: failed.find((c) => c.counterexample)?.counterexample,
+      counterexample: (failed.find((c) => c.id === p.shows && c.counterexample) ?? failed.find((c) => c.counterexample))?.counterexample,
       ...(error ? { error } : {}),
     });
   }

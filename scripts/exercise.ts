@@ -8,13 +8,14 @@
  * copied (relative imports re-pointed so the copy still compiles), the hint counter, the learner
  * module loader and the side-by-side view of `--solution`.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { runCommand } from './run-command.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyLab, Exercise } from '../labs/contract.ts';
 import { LABS, findLab } from '../labs/registry.ts';
 import { LabError, UsageError, errorLine } from '../pipelines/errors.ts';
+import { Reporter } from '../labs/reporter.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,11 +30,66 @@ export interface ExercisePaths {
   file: string;
   /** How many hints were revealed so far. */
   hintsFile: string;
+  /** The last check's verdict (`LastCheck`), for `--hint`, `exercise -- list`. */
+  lastCheckFile: string;
 }
 
 export function exercisePaths(lab: AnyLab, root = exercisesRoot()): ExercisePaths {
   const dir = join(root, lab.id);
-  return { dir, file: join(dir, `${lab.id}.ts`), hintsFile: join(dir, '.hints') };
+  return { dir, file: join(dir, `${lab.id}.ts`), hintsFile: join(dir, '.hints'), lastCheckFile: join(dir, '.last-check.json') };
+}
+
+/** What `npm run check` remembers of its last run on an exercise. */
+export interface LastCheck {
+  at: string;
+  passed: boolean;
+  /** Claims held over claims judged, e.g. "5/7". */
+  tally: string;
+  /** Ids of the claims that failed, in claim order (empty when the implementation threw). */
+  failing: string[];
+  error?: string;
+}
+
+export function readLastCheck(paths: ExercisePaths): LastCheck | null {
+  try {
+    return JSON.parse(readFileSync(paths.lastCheckFile, 'utf8')) as LastCheck;
+  } catch {
+    return null;
+  }
+}
+
+export function writeLastCheck(paths: ExercisePaths, check: LastCheck): void {
+  mkdirSync(paths.dir, { recursive: true });
+  const tmp = `${paths.lastCheckFile}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(check) + '\n');
+  renameSync(tmp, paths.lastCheckFile);
+}
+
+/** One row per lab with an exercise: not started, in progress (the last check's tally), done. */
+export function exerciseProgress(root = exercisesRoot()): { lab: string; status: string; hints: string; file: string }[] {
+  return LABS.filter((l) => l.exercise).map((l) => {
+    const paths = exercisePaths(l, root);
+    const last = readLastCheck(paths);
+    const status = !existsSync(paths.file) ? 'not started' : !last ? 'started, not checked yet' : last.passed ? `✔ done (${last.tally})` : last.error ? '✘ throws' : `✘ ${last.tally} claims hold`;
+    return { lab: l.id, status, hints: `${hintsRevealed(paths)}/${l.exercise!.hints.length}`, file: existsSync(paths.file) ? relativeToCwd(paths.file) : `npm run exercise -- ${l.id}` };
+  });
+}
+
+/**
+ * Starts an exercise over: the learner's file is kept aside as `<lab>.ts.bak-<time>` (never
+ * deleted), hints and the last verdict are forgotten, and the stub is copied again.
+ */
+export function resetExercise(lab: AnyLab, root = exercisesRoot()): { paths: ExercisePaths; backup: string | null } {
+  const paths = exercisePaths(lab, root);
+  let backup: string | null = null;
+  if (existsSync(paths.file)) {
+    backup = `${paths.file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(paths.file, backup);
+  }
+  rmSync(paths.hintsFile, { force: true });
+  rmSync(paths.lastCheckFile, { force: true });
+  scaffoldExercise(lab, root);
+  return { paths, backup };
 }
 
 /** A lab id from the command line → the lab and its exercise, or one clear line. */
@@ -86,17 +142,26 @@ export function scaffoldExercise(lab: AnyLab, root = exercisesRoot()): { paths: 
   return { paths, created: writeNew(paths.file, text) };
 }
 
-/** The learner's file as `exercise.load` expects it; one clear line when it does not load. */
-export async function loadLearnerImpl(lab: AnyLab, file: string): Promise<unknown> {
+/**
+ * The learner's file as `exercise.load` expects it; one clear line when it does not load.
+ * `version` > 0 (`--watch`) imports the file as it is now: a copy beside it under a fresh name
+ * (relative imports still resolve), removed once loaded — a module is evaluated once per URL, and
+ * a `?v=` query does not get past tsx's loader.
+ */
+export async function loadLearnerImpl(lab: AnyLab, file: string, version = 0): Promise<unknown> {
   const exercise = lab.exercise!;
   let mod: Record<string, unknown>;
+  const copy = version ? join(dirname(file), `.${basename(file, '.ts')}.check-${process.pid}-${version}.ts`) : null;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    if (copy) copyFileSync(file, copy);
+    mod = (await import(pathToFileURL(copy ?? file).href)) as Record<string, unknown>;
   } catch (err) {
     // esbuild's first line is "Transform failed with 1 error:"; the useful part (file:line:col: message) follows.
     const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
-    const msg = lines[0]?.endsWith(':') && lines[1] ? lines[1].replace(file, relativeToCwd(file)) : errorLine(err);
+    const msg = (lines[0]?.endsWith(':') && lines[1] ? lines[1] : errorLine(err)).replaceAll(copy ?? file, relativeToCwd(file)).replaceAll(file, relativeToCwd(file));
     throw new LabError(`${relativeToCwd(file)} does not load: ${msg}`);
+  } finally {
+    if (copy) rmSync(copy, { force: true });
   }
   try {
     return exercise.load(mod);
@@ -129,15 +194,26 @@ export function revealHint(exercise: Exercise<unknown>, paths: ExercisePaths): {
 /**
  * Two files side by side, lines aligned on what they share (a longest-common-subsequence
  * diff), like `diff -y`: ` ` same, `|` changed, `<` only left, `>` only right. Long lines wrap.
- * Narrow terminals (under 100 columns) get the two files one after the other instead.
+ * Terminals under 153 columns get the two files one after the other instead (the reference's
+ * lines that differ from yours marked `+`).
  */
 export function sideBySide(left: { title: string; text: string }, right: { title: string; text: string }, width: number): string {
   const norm = (t: string) => t.replace(/\t/g, '  ').replace(/[ \t]+$/gm, '').replace(/\n$/, '').split('\n');
   const a = norm(left.text);
   const b = norm(right.text);
-  if (width < 100) {
-    const block = (f: { title: string }, lines: string[]) => [`── ${f.title} ${'─'.repeat(Math.max(0, width - f.title.length - 4))}`, ...lines.map((l, i) => `${String(i + 1).padStart(4)}  ${l}`)];
-    return [...block(left, a), '', ...block(right, b)].join('\n') + '\n';
+  // Side by side only when each file gets ≥ 70 columns; else one after the other, long lines
+  // wrapped under themselves, the reference's lines that yours lacks or has otherwise marked '+'.
+  if (width < 2 * (70 + 5) + 3) {
+    const differs = new Set(alignLines(a, b).filter(([i, j]) => j !== null && (i === null || a[i] !== b[j])).map(([, j]) => j!));
+    const body = width - 7;
+    const block = (f: { title: string }, lines: string[], mark: (i: number) => string) => [
+      `── ${f.title} ${'─'.repeat(Math.max(0, width - f.title.length - 4))}`,
+      ...lines.flatMap((l, i) => {
+        const parts = l.length <= body ? [l] : Array.from({ length: Math.ceil(l.length / body) }, (_, k) => l.slice(k * body, (k + 1) * body));
+        return parts.map((p, k) => (k === 0 ? `${String(i + 1).padStart(4)}${mark(i)} ${p}` : `     ↪ ${p}`));
+      }),
+    ];
+    return [...block(left, a, () => ' '), '', ...block(right, b, (j) => (differs.has(j) ? '+' : ' '))].join('\n') + '\n';
   }
   const rows = alignLines(a, b);
   const num = 4;
@@ -197,27 +273,47 @@ function alignLines(a: string[], b: string[]): [number | null, number | null][] 
   return rows;
 }
 
+const EXERCISE_USAGE = `usage: npm run exercise -- <lab>          creates exercises/<lab>/<lab>.ts (your work is never overwritten)
+       npm run exercise -- list            every lab's exercise: not started, in progress, done
+       npm run exercise -- reset <lab>     starts over: your file kept as <lab>.ts.bak-<time>, a fresh stub`;
+
 async function main(argv: string[]): Promise<number> {
   const positional = argv.filter((a) => !a.startsWith('--'));
   const flags = argv.filter((a) => a.startsWith('--'));
   if (flags.includes('--help')) {
-    process.stdout.write('usage: npm run exercise -- <lab>   (creates exercises/<lab>/<lab>.ts; your work is never overwritten)\n');
+    process.stdout.write(EXERCISE_USAGE + '\n');
     return 0;
   }
-  if (flags.length) throw new UsageError(`unknown flag ${flags[0]} (usage: npm run exercise -- <lab>)`);
+  if (flags.length) throw new UsageError(`unknown flag ${flags[0]} (${EXERCISE_USAGE.split('\n')[0]!.replace(/ {2,}.*/, '')})`);
+  const say = (s = '') => process.stdout.write(s + '\n');
+  if (positional[0] === 'list') {
+    if (positional.length > 1) throw new UsageError('list takes no lab');
+    const out = new Reporter(process.stdout);
+    out.line();
+    out.table(exerciseProgress(), 50);
+    out.line();
+    return 0;
+  }
+  if (positional[0] === 'reset') {
+    if (positional.length !== 2) throw new UsageError('usage: npm run exercise -- reset <lab>');
+    const { lab } = labWithExercise(positional[1], 'exercise -- reset');
+    const { paths, backup } = resetExercise(lab);
+    say(backup ? `Your file is kept as ${relativeToCwd(backup)}.` : 'Nothing to keep: the exercise had not been started.');
+    say(`Fresh stub: ${relativeToCwd(paths.file)} (hints and the last verdict forgotten). Check it: npm run check -- ${lab.id}`);
+    return 0;
+  }
   if (positional.length > 1) throw new UsageError(`one lab at a time, got: ${positional.join(' ')}`);
   const { lab, exercise } = labWithExercise(positional[0], 'exercise');
   const { paths, created } = scaffoldExercise(lab);
   const file = relativeToCwd(paths.file);
-  const say = (s = '') => process.stdout.write(s + '\n');
   say();
-  say(created ? `Created ${file}` : `${file} is already there — your work is kept (delete it to start over).`);
+  say(created ? `Created ${file}` : `${file} is already there — your work is kept (start over: npm run exercise -- reset ${lab.id}).`);
   say();
   say(`  ${lab.title}`);
   say(`  Q: ${lab.question}`);
   say();
   say(`  1. Open ${file} and implement the TODOs (keep the exported names and types).`);
-  say(`  2. Check it on real engines:    npm run check -- ${lab.id}`);
+  say(`  2. Check it on real engines:    npm run check -- ${lab.id}      (--watch: again on every save)`);
   say(`     The same ${lab.claims.filter((c) => !c.benchmark).length} claim checks that guard the reference judge your code.`);
   say(`  3. Stuck? One hint at a time:    npm run check -- ${lab.id} --hint   (${exercise.hints.length} hints)`);
   say(`     Compare with the reference:   npm run check -- ${lab.id} --solution`);

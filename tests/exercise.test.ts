@@ -5,7 +5,7 @@
  * Then the two commands themselves, as a learner runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { inject } from 'vitest';
@@ -120,12 +120,23 @@ describe('exercise helpers', () => {
   });
 
   it('shows two files side by side, aligned on shared lines', () => {
-    const s = sideBySide({ title: 'yours', text: 'a\nb\nc\n' }, { title: 'reference', text: 'a\nB\nc\nd\n' }, 120);
+    const s = sideBySide({ title: 'yours', text: 'a\nb\nc\n' }, { title: 'reference', text: 'a\nB\nc\nd\n' }, 160);
     const lines = s.split('\n');
     expect(lines[0]).toMatch(/^yours\s+│ reference/);
     expect(lines.find((l) => l.includes(' b '))).toMatch(/\| +2 B$/);
     expect(lines.find((l) => /> +4 d$/.test(l))).toBeTruthy();
-    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(120);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(160);
+  });
+
+  it('on a narrower terminal: one file after the other, long lines wrapped under themselves, the reference\'s differing lines marked +', () => {
+    const long = 'x'.repeat(150);
+    const s = sideBySide({ title: 'yours', text: `a\nb\n${long}\n` }, { title: 'reference', text: `a\nB\n${long}\n` }, 100);
+    const lines = s.split('\n').filter(Boolean);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
+    expect(lines[0]).toMatch(/^── yours /);
+    expect(lines).toContain('   2+ B');
+    expect(lines).toContain('   2  b');
+    expect(lines.filter((l) => l.startsWith('     ↪ ')).length).toBe(2); // the long line, once in each file
   });
 });
 
@@ -166,27 +177,76 @@ describe('npm run exercise / npm run check', () => {
     const red = run('check.ts', [lab.id], env);
     expect(red.code, red.stderr).toBe(1);
     expect(red.stdout).toContain('✘');
-    const nudge = Object.values(lab.exercise!.nudges)[0]!;
-    expect(red.stdout).toContain(nudge);
+    // One nudge, for the claim to start with — not one per failing claim.
+    const nudges = Object.values(lab.exercise!.nudges);
+    expect(red.stdout).toContain(lab.exercise!.nudges[lab.claims[0]!.id]!);
+    expect(nudges.filter((n) => red.stdout.includes(n))).toHaveLength(1);
     expect(red.stdout.trimEnd().split('\n').at(-1)).toMatch(/claims hold/);
 
     const h1 = run('check.ts', [lab.id, '--hint'], env);
     expect(h1.stdout).toContain(`Hint 1/${lab.exercise!.hints.length}`);
+    expect(h1.stdout).toMatch(/Your last check: the implementation threw/); // the hint knows where the learner is
     if (lab.exercise!.hints.length > 1) expect(run('check.ts', [lab.id, '--hint'], env).stdout).toContain(`Hint 2/`);
     const paths = exercisePaths(lab, join(root, 'cli'));
     expect(Number(readFileSync(paths.hintsFile, 'utf8'))).toBe(Math.min(2, lab.exercise!.hints.length));
 
     const sol = run('check.ts', [lab.id, '--solution'], env);
     expect(sol.code).toBe(0);
-    expect(sol.stdout.split('\n')[0]).toMatch(/yours: .*│ reference: /);
+    expect(sol.stdout.split('\n')[0]).toMatch(/^── yours: /); // COLUMNS=140: one after the other
+    expect(run('check.ts', [lab.id, '--solution'], { ...env, COLUMNS: '200' }).stdout.split('\n')[0]).toMatch(/yours: .*│ reference: /);
+    expect(run('exercise.ts', ['list'], env).stdout).toMatch(new RegExp(`${lab.id}\\s+✘ throws\\s+2/`));
 
     // The learner "implements" the stub: the reference source, imports re-pointed to their folder.
     const solutionPath = resolve(REPO_ROOT, lab.exercise!.solution);
     mkdirSync(paths.dir, { recursive: true });
-    writeFileSync(paths.file, relocateImports(readFileSync(solutionPath, 'utf8'), dirname(solutionPath), paths.dir));
+    const mine = relocateImports(readFileSync(solutionPath, 'utf8'), dirname(solutionPath), paths.dir);
+    writeFileSync(paths.file, mine);
     const green = run('check.ts', [lab.id], env);
     expect(green.code, green.stdout + green.stderr).toBe(0);
     expect(green.stdout).not.toContain('✘');
     expect(green.stdout.trimEnd().split('\n').at(-1)).toMatch(/✔ all \d+ claims hold/);
+    expect(run('exercise.ts', ['list'], env).stdout).toMatch(new RegExp(`${lab.id}\\s+✔ done`));
+
+    // reset: the learner's file is kept aside, the stub comes back, hints and verdict are forgotten.
+    const reset = run('exercise.ts', ['reset', lab.id], env);
+    expect(reset.code, reset.stderr).toBe(0);
+    const kept = reset.stdout.match(/kept as (\S+)\./)![1]!;
+    expect(readFileSync(resolve(REPO_ROOT, kept), 'utf8')).toBe(mine);
+    expect(readFileSync(paths.file, 'utf8')).toContain(`Copied from ${lab.exercise!.stub}`);
+    expect(existsSync(paths.hintsFile)).toBe(false);
+    expect(run('exercise.ts', ['list'], env).stdout).toMatch(new RegExp(`${lab.id}\\s+started, not checked yet\\s+0/`));
+  });
+
+  it.skipIf(!cliLab)('check --watch checks again when the file is saved (the engines stay up), Ctrl-C ends it', async () => {
+    const lab = cliLab!;
+    const dir = join(root, 'watch');
+    const env = { DE_LAB_EXERCISES_DIR: dir };
+    expect(run('exercise.ts', [lab.id], env).code).toBe(0);
+    const paths = exercisePaths(lab, dir);
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'check.ts'), lab.id, '--watch'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, LAB_PROVISION: 'external', PG_URL: inject('PG_URL'), KAFKA_BROKERS: inject('KAFKA_BROKERS') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const until = async (re: RegExp, ms: number) => {
+      for (const end = Date.now() + ms; !re.test(out); ) {
+        if (Date.now() > end) throw new Error(`no ${re} in: ${out.slice(-600)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await until(/watching/, 90_000);
+      expect(out).toContain('✘');
+      const solutionPath = resolve(REPO_ROOT, lab.exercise!.solution);
+      writeFileSync(paths.file, relocateImports(readFileSync(solutionPath, 'utf8'), dirname(solutionPath), paths.dir));
+      await until(/✔ all \d+ claims hold[\s\S]*watching/, 90_000);
+      expect((out.match(/^Checking /gm) ?? []).length).toBe(2);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(child.exitCode ?? 130).toBe(130);
   });
 });

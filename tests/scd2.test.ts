@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { scd2Lab } from '../labs/scd2/lab.ts';
 import { scd2Pitfalls } from '../labs/scd2/pitfalls.ts';
 import { clearScenarioTables, createScenarioTables, referenceImpl, runScenario, type Scd2Impl, type ScenarioEvidence } from '../labs/scd2/scenario.ts';
-import { factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from '../labs/scd2/claims.ts';
+import { atomicApply, factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from '../labs/scd2/claims.ts';
 import { runLab, checkImplementation } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
 import { addDays, type CustomerRow, type DailySnapshot, type OrderFact } from '../fixtures/scd2.ts';
@@ -23,10 +23,12 @@ const CLAIMS: Record<string, (ev: ScenarioEvidence) => { passed: boolean; counte
   'no-spurious-versions': noSpuriousVersions,
   'type1-vs-type2': type1VersusType2,
   'facts-join-right-version': factsJoinRightVersion,
+  'atomic-apply': atomicApply,
 };
 
 /** Which claims each pitfall must fail (the lab may find more). */
 const EXPECTED_REJECTION: Record<string, string[]> = {
+  'no-transaction': ['atomic-apply'],
   'neq-change-detection': ['point-in-time', 'type1-vs-type2'],
   'expire-then-insert-rerun': ['one-current-row', 'idempotent'],
   'stream-reinsert': ['idempotent', 'no-spurious-versions'],
@@ -101,7 +103,7 @@ describe.each(ENGINES)('scd2 on $engine', ({ engine, runs, seed }) => {
     return runScenario(db, impl, snapshots, orders);
   };
 
-  it('claims 1–6 hold for the reference load on any sequence of daily snapshots (new, edits, NULL ↔ value, deletes, re-appearances, re-runs, Type 1-only)', async () => {
+  it('claims 1–7 hold for the reference load on any sequence of daily snapshots (new, edits, NULL ↔ value, deletes, re-appearances, re-runs, Type 1-only)', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (days) => {
         const failed = failedClaims(await scenario(referenceImpl, days));

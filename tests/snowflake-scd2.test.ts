@@ -32,9 +32,9 @@ beforeAll(async () => {
 });
 
 describe('scd2 on snowflake (lab run, same seed as DuckDB)', () => {
-  it('claims 1–6 pass on Snowflake (--engine snowflake: the lab run, benchmark included)', async () => {
+  it('claims 1–7 pass on Snowflake (--engine snowflake: the lab run, benchmark included)', async () => {
     sfReport = await runLab(scd2Lab, { seed: SEED, scale: SCALE, engine: 'snowflake', provision: 'external', out: Reporter.silent(), engines });
-    expect(sfReport.claims.map((c) => c.id)).toEqual(['point-in-time', 'one-current-row', 'idempotent', 'no-spurious-versions', 'type1-vs-type2', 'facts-join-right-version']);
+    expect(sfReport.claims.map((c) => c.id)).toEqual(['point-in-time', 'one-current-row', 'idempotent', 'no-spurious-versions', 'type1-vs-type2', 'facts-join-right-version', 'atomic-apply']);
     for (const c of sfReport.claims) expect(c, `${c.id}: ${c.counterexample}`).toMatchObject({ passed: true });
     expect(sfReport.providers.snowflake).toMatch(emulator ? /^emulator \(fakesnow / : /^snowflake account /);
     // ~45 s on an idle 2-core machine: the emulator parses and transforms every statement in

@@ -269,3 +269,20 @@ export function factsJoinRightVersion(ev: ScenarioEvidence): ClaimResult {
   const factAmount = ev.orders.reduce((n, o) => n + o.amount, 0);
   return result(ev, vs, { facts: ev.orders.length, fact_amount: factAmount, joined_amount: joinedAmount, wrong_joins: vs.length });
 }
+
+/** Claim 7: a failure anywhere in an apply leaves the dimension as it was (one transaction). */
+export function atomicApply(ev: ScenarioEvidence): ClaimResult {
+  const a = ev.atomicity;
+  if (!a) return { passed: false, evidence: {}, counterexample: 'the atomicity probe did not run (no snapshot)' };
+  const evidence = { date: a.date, failure_points: a.failurePoints, partial_applies: a.violation ? 1 : 0 };
+  if (!a.violation) return { passed: a.failurePoints > 0, evidence, ...(a.failurePoints > 0 ? {} : { counterexample: 'the apply ran no statement through the engine handle' }) };
+  const v = a.violation;
+  const list = (rows: DimRow[]) => rows.map((r) => fmtVersion(r, false)).join(' · ') || 'none';
+  return {
+    passed: false,
+    evidence,
+    counterexample:
+      `${a.date}: a failure injected after ${v.afterStatements} of the apply's statements left the dimension changed (${v.rowsBefore} → ${v.rowsAfter} rows) — ` +
+      `customer ${v.customerId} had ${list(v.versionsBefore)}; after the failed apply ${list(v.versionsAfter)}. Readers saw half a load: wrap the whole apply in db.transaction.`,
+  };
+}

@@ -3,7 +3,7 @@ import { Prng } from '../../fixtures/prng.ts';
 import { dailySnapshots, generateBenchmarkSnapshots, ordersFor, type ChangeKind, type DailySnapshot, type OrderFact } from '../../fixtures/scd2.ts';
 import { createDimension, createSnapshotTable, OPEN_END, validOn } from '../../pipelines/scd2/index.ts';
 import { createScenarioTables, referenceImpl, runScenario, type Scd2Impl, type ScenarioEvidence } from './scenario.ts';
-import { factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from './claims.ts';
+import { atomicApply, factsJoinRightVersion, idempotent, noSpuriousVersions, oneCurrentRow, pointInTime, type1VersusType2 } from './claims.ts';
 import { scd2Pitfalls } from './pitfalls.ts';
 
 export interface Scd2State {
@@ -186,6 +186,12 @@ export const scd2Lab: Lab<Scd2Impl, Scd2State> = {
       statement: 'Each order joined to the dimension as of its date meets exactly one version, carrying the values valid on that date.',
       check: claim(factsJoinRightVersion),
     },
+    {
+      id: 'atomic-apply',
+      title: 'All or nothing',
+      statement: 'An apply that fails after any one of its statements leaves the dimension exactly as it was: readers never see half a load.',
+      check: claim(atomicApply),
+    },
   ],
   metrics: (s) => ({
     scd2_dim_rows: s.bench?.dimRows ?? s.scenario?.dim.length ?? 0,
@@ -244,6 +250,7 @@ export const scd2Lab: Lab<Scd2Impl, Scd2State> = {
       'no-spurious-versions': 'Only a Type 2 difference (IS DISTINCT FROM) opens a version — not every row of the snapshot.',
       'type1-vs-type2': 'email is Type 1: UPDATE it on every version of the key; segment/city are Type 2: compare them NULL-safely.',
       'facts-join-right-version': 'Windows are half-open: valid_from <= d AND d < valid_to, and the version closed on d must end exactly where the next begins.',
+      'atomic-apply': 'Run every statement of the apply inside one db.transaction(async (tx) => …) and use tx, not db, in it: a failure then rolls all of it back.',
     },
   },
 };

@@ -22,6 +22,29 @@ export function withDialect(db: SqlEngine, override: Partial<Dialect>): SqlEngin
   return wrap(db);
 }
 
+/** The same engine, its `transaction` running the body straight on the connection: every statement commits alone. */
+function withoutTransactions(db: SqlEngine): SqlEngine {
+  const autocommit: SqlEngine = {
+    name: db.name,
+    dialect: db.dialect,
+    query: <T>(sql: string, params?: readonly unknown[]) => db.query<T>(sql, params),
+    exec: (sql, params) => db.exec(sql, params),
+    transaction: (fn) => fn(autocommit),
+    insertRows: (table, columns, rows) => db.insertRows(table, columns, rows),
+    close: () => db.close(),
+  };
+  return autocommit;
+}
+
+/**
+ * The reference's statements, each committed on its own (no transaction around the apply): correct
+ * as long as nothing fails, half a load when something does.
+ */
+const noTransaction: Scd2Impl = {
+  applySnapshot: (db, tables, date) => applyScd2Snapshot(withoutTransactions(db), tables, date),
+  validOn,
+};
+
 /**
  * Change detection with `<>` on the columns: `NULL <> 'gold'` is NULL, so NULL ↔ value changes
  * look like "no change". (The columns themselves: a digest that is never NULL would hide the defect.)
@@ -137,6 +160,15 @@ export const scd2Pitfalls: Pitfall<Scd2Impl>[] = [
       'Stream/task pipelines that treat each arriving row as a change version rows that did not change: ' +
       'history fills with identical versions, and a Type 1-only edit opens a version as well.',
     impl: streamReinsert,
+  },
+  {
+    name: 'no-transaction',
+    title: 'the right statements, each committed on its own (no transaction around the apply)',
+    description:
+      'Close the changed versions, insert the new ones, overwrite Type 1: correct while nothing fails. A job killed or a ' +
+      'statement failing half way leaves versions closed with no successor (keys that vanish from the as-of view) until someone notices.',
+    impl: noTransaction,
+    shows: 'atomic-apply',
   },
   {
     name: 'inclusive-valid-to',

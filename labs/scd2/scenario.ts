@@ -16,6 +16,7 @@ import {
   type Scd2Tables,
   type ValidOn,
 } from '../../pipelines/scd2/index.ts';
+import { probeAllOrNothing } from '../../pipelines/engines/faults.ts';
 import { classifyChanges, type DailySnapshot, type KeyChange, type OrderFact } from '../../fixtures/scd2.ts';
 
 /** What a candidate implementation provides: the apply (the exercise), and the validity predicate. */
@@ -64,7 +65,17 @@ export interface FactJoinRow {
   city: string | null;
 }
 
+/** The second day's apply, with a failure injected after each of its statements in turn. */
+export interface AtomicityProbe {
+  date: string;
+  /** Statement boundaries a failure was injected at. */
+  failurePoints: number;
+  /** The first failure that left the dimension changed: after how many statements, and one key whose versions it changed. */
+  violation?: { afterStatements: number; rowsBefore: number; rowsAfter: number; customerId: number; versionsBefore: DimRow[]; versionsAfter: DimRow[] };
+}
+
 export interface ScenarioEvidence {
+  atomicity?: AtomicityProbe;
   snapshots: DailySnapshot[];
   orders: OrderFact[];
   changes: KeyChange[];
@@ -129,9 +140,24 @@ export async function runScenario(db: SqlEngine, impl: Scd2Impl, snapshots: Dail
   );
 
   const reruns: RerunResult[] = [];
-  for (const snap of snapshots) {
+  let atomicity: AtomicityProbe | undefined;
+  for (const [day, snap] of snapshots.entries()) {
     await stageSnapshot(db, snap.date);
-    await impl.applySnapshot(db, tables, snap.date);
+    if (day === Math.min(1, snapshots.length - 1)) {
+      // The second day (the first with changes of every kind): fail it after each statement in turn; every
+      // failure must leave the dimension as it was (then the last attempt applies it for real).
+      const rows = async () => (await db.query<DimRow>(`SELECT * FROM ${ident(tables.dim)} ORDER BY customer_id, valid_from, customer_sk`)).map(numeric);
+      const probe = await probeAllOrNothing(db, (x) => impl.applySnapshot(x, tables, snap.date), rows, (a, b) => JSON.stringify(a) === JSON.stringify(b));
+      atomicity = { date: snap.date, failurePoints: probe.failurePoints };
+      if (probe.violation) {
+        const { afterStatements, before, after } = probe.violation;
+        const versions = (list: DimRow[], id: number) => list.filter((r) => r.customer_id === id);
+        const ids = [...new Set([...before, ...after].map((r) => r.customer_id))].sort((x, y) => x - y);
+        const customerId = ids.find((id) => JSON.stringify(versions(before, id)) !== JSON.stringify(versions(after, id)))!;
+        atomicity.violation = { afterStatements, rowsBefore: before.length, rowsAfter: after.length, customerId, versionsBefore: versions(before, customerId), versionsAfter: versions(after, customerId) };
+        await impl.applySnapshot(db, tables, snap.date); // what a rerun after the failure would do
+      }
+    } else await impl.applySnapshot(db, tables, snap.date);
     if (snap.rerun) {
       const before = await dimensionFingerprint(db, tables.dim);
       await impl.applySnapshot(db, tables, snap.date);
@@ -152,7 +178,7 @@ export async function runScenario(db: SqlEngine, impl: Scd2Impl, snapshots: Dail
     amount: Number(r.amount),
     customer_sk: r.customer_sk === null ? null : Number(r.customer_sk),
   }));
-  return { snapshots, orders, changes: classifyChanges(snapshots), dim, reruns, asOf, factJoin };
+  return { snapshots, orders, changes: classifyChanges(snapshots), dim, reruns, asOf, factJoin, atomicity };
 }
 
 function numeric(r: DimRow): DimRow {
