@@ -135,7 +135,18 @@ export interface PersistTarget {
 /** A chart for the HTML report; rendered as inline SVG. */
 export type ChartSpec =
   | { kind: 'bar'; id: string; title: string; x: string; y: string; series: { name: string; points: { x: string | number; y: number }[] }[] }
-  | { kind: 'line'; id: string; title: string; x: string; y: string; series: { name: string; points: { x: number; y: number }[] }[] }
+  | {
+      kind: 'line';
+      id: string;
+      title: string;
+      x: string;
+      y: string;
+      series: { name: string; points: { x: number; y: number }[] }[];
+      /** 'data': the y axis spans the data (a small change on a large base stays visible); default: from zero. */
+      yFrom?: 'zero' | 'data';
+      /** Vertical markers at x (a knee, a kill, an incident), labelled. */
+      marks?: { x: number; label: string }[];
+    }
   | { kind: 'timeline'; id: string; title: string; rows: { label: string; spans: { from: string; to: string | null; text: string }[] }[] }
   | { kind: 'tree'; id: string; title: string; root: TreeNode };
 
@@ -148,6 +159,17 @@ export interface TreeNode {
 /** Erases the lab's type parameters for the registry. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyLab = Lab<any, any>;
+
+/** One step of the reference run as the terminal showed it: its notes, its tables, the SQL it sent (this process's). */
+export interface StepRecord {
+  title: string;
+  notes: string[];
+  tables: Record<string, EvidenceValue>[][];
+  /** Distinct statements in the order first sent, at most a dozen, each cut at 4,000 characters. */
+  sql: string[];
+  /** Statements sent in all (repeats included). */
+  statements: number;
+}
 
 export interface ClaimOutcome extends ClaimResult {
   id: string;
@@ -192,6 +214,8 @@ export interface LabReport {
   pitfalls: PitfallOutcome[];
   metrics: Record<string, number>;
   charts?: ChartSpec[];
+  /** The reference run's steps: notes, tables and SQL, for the HTML report. */
+  steps?: StepRecord[];
   durationMs: number;
   /**
    * Where the run's time went, ms: engine provisioning, each step of the reference run, the

@@ -1,4 +1,6 @@
-import type { Evidence } from './contract.ts';
+import type { Evidence, EvidenceValue, StepRecord } from './contract.ts';
+
+const MAX_SQL = 12;
 
 /**
  * Human output of a run: numbered steps, small aligned tables, claim lines.
@@ -10,6 +12,8 @@ export class Reporter {
   private readonly tty: boolean;
   /** A progress tick is on screen (no newline after it): the next line overwrites it first. */
   private progressShown = false;
+  /** While recording (the reference run of a lab), what each step showed, for the HTML report. */
+  private recording: StepRecord[] | null = null;
   /** Terminal width on a TTY: long notes wrap there to fit a shared screen. Piped output is never wrapped. */
   private readonly width?: number;
 
@@ -39,12 +43,35 @@ export class Reporter {
     this.line(this.tty ? `\x1b[1m${text}\x1b[0m` : text);
   }
 
+  /** Starts keeping each step's notes, tables and SQL (whether or not anything is printed). */
+  startRecording(): void {
+    this.recording = [];
+  }
+
+  stopRecording(): StepRecord[] {
+    const steps = this.recording ?? [];
+    this.recording = null;
+    return steps;
+  }
+
+  /** A statement the current step sent to an engine (see `Engines.onStatement`). */
+  sql(statement: string): void {
+    const step = this.recording?.at(-1);
+    if (!step) return;
+    step.statements += 1;
+    const text = statement.replace(/^\s*\n/, '').replace(/\s+$/, '');
+    const cut = text.length > 4000 ? text.slice(0, 4000) + '\n…' : text;
+    if (step.sql.length < MAX_SQL && !step.sql.includes(cut)) step.sql.push(cut);
+  }
+
   step(title: string): void {
+    this.recording?.push({ title, notes: [], tables: [], sql: [], statements: 0 });
     this.stepNo += 1;
     this.wrapped(`${String(this.stepNo).padStart(2)}. ${title}`, '    ');
   }
 
   note(text: string): void {
+    this.recording?.at(-1)?.notes.push(text);
     this.wrapped(`    ${text}`, '      ');
   }
 
@@ -55,6 +82,7 @@ export class Reporter {
 
   /** Small aligned table; numbers right-aligned. At most `maxRows` rows, then a count. */
   table(rows: readonly Record<string, unknown>[], maxRows = 12): void {
+    if (rows.length > 0) this.recording?.at(-1)?.tables.push(rows.slice(0, Math.max(maxRows, 30)).map(jsonRow));
     if (this.options.quiet || rows.length === 0) return;
     const cols = Object.keys(rows[0]!);
     const shown = rows.slice(0, maxRows);
@@ -110,6 +138,14 @@ export class Reporter {
       this.progressShown = false;
     }
   }
+}
+
+function jsonRow(r: Record<string, unknown>): Record<string, EvidenceValue> {
+  const out: Record<string, EvidenceValue> = {};
+  for (const [k, v] of Object.entries(r)) {
+    out[k] = v === null || v === undefined ? null : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' ? v : formatValue(v);
+  }
+  return out;
 }
 
 export function formatValue(v: unknown): string {

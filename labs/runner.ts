@@ -1,6 +1,6 @@
 import { rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { claimsTally, type AnyLab, type ClaimOutcome, type LabContext, type LabReport, type PitfallOutcome } from './contract.ts';
+import { claimsTally, type AnyLab, type ClaimOutcome, type LabContext, type LabReport, type PitfallOutcome, type StepRecord } from './contract.ts';
 import { Reporter } from './reporter.ts';
 import { Engines } from '../pipelines/engines/index.ts';
 import type { ProvisionMode } from '../pipelines/engines/provision-mode.ts';
@@ -132,7 +132,17 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     const ctx: LabContext = { seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal };
     out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
     out.wrapped(`  Q: ${lab.question}`, '     ');
-    const state = await runPipeline(lab, ctx, lab.reference, opts.pause, timings);
+    // What each step showed and sent (for the HTML report): the reference run only.
+    out.startRecording();
+    engines.onStatement = (sql) => out.sql(sql);
+    let steps: StepRecord[];
+    let state: unknown;
+    try {
+      state = await runPipeline(lab, ctx, lab.reference, opts.pause, timings);
+    } finally {
+      engines.onStatement = null;
+      steps = out.stopRecording();
+    }
     const claims = checkClaims(lab, state, 'full');
 
     let pitfalls: PitfallOutcome[] = [];
@@ -174,6 +184,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
       pitfalls,
       metrics,
       charts: lab.charts?.(state),
+      steps,
       durationMs: Date.now() - t0,
       timingsMs: timings,
     };

@@ -953,6 +953,16 @@ export const cdcLab: Lab<CdcImpl, State> = {
     const lat = phase1Latencies(s);
     const buckets = HIST_EDGES.map((le, i) => ({ x: `≤${le}`, y: lat.filter((l) => l <= le && (i === 0 || l > HIST_EDGES[i - 1]!)).length }));
     buckets.push({ x: `>${HIST_EDGES[HIST_EDGES.length - 1]}`, y: lat.filter((l) => l > HIST_EDGES[HIST_EDGES.length - 1]!).length });
+    // Marked on the lag chart: each process death while it was sampled (a kill or a crash point),
+    // and the peak backlog — where the lag comes from, and that it drains after each one.
+    const t0 = s.phase1?.startedAt;
+    const lastT = s.lag.at(-1)?.t ?? 0;
+    const deaths = t0 === undefined ? [] : [...(s.captureCrash?.ends ?? []), ...(s.applyA?.ends ?? [])].filter((e) => e.at - t0 >= 0 && e.at - t0 <= lastT);
+    const peak = s.lag.reduce<LagSample | undefined>((m, l) => (!m || l.consumerLag > m.consumerLag ? l : m), undefined);
+    const marks = [
+      ...deaths.map((e) => ({ x: (e.at - t0!) / 1000, label: `${e.process} ${e.signal === 'SIGKILL' ? 'killed' : 'died'}${e.crashPoint ? ` (${e.crashPoint})` : ''}` })),
+      ...(peak && peak.consumerLag > 0 ? [{ x: peak.t / 1000, label: `peak backlog ${peak.consumerLag}` }] : []),
+    ];
     return [
       {
         kind: 'line',
@@ -964,6 +974,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
           { name: 'consumer lag (messages)', points: s.lag.map((l) => ({ x: l.t / 1000, y: l.consumerLag })) },
           { name: 'slot lag (KiB)', points: s.lag.map((l) => ({ x: l.t / 1000, y: Math.round(l.slotLagBytes / 1024) })) },
         ],
+        marks,
       },
       {
         kind: 'bar',

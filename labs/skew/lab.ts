@@ -498,6 +498,8 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
     }
     if (s.sweep.length > 0) {
       const measured = s.sweep.every((p) => p.makespanMs !== null);
+      const knee = sweepKnee(s.sweep);
+      const marks = knee ? [{ x: knee.k, label: `knee K=${knee.k}` }] : [];
       charts.push({
         kind: 'line',
         id: 'skew-k-sweep',
@@ -505,6 +507,7 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
         x: 'K',
         y: measured ? 'makespan ms' : 'makespan rows',
         series: [{ name: 'salted', points: s.sweep.map((p) => ({ x: p.k, y: round((measured ? p.makespanMs : p.makespanRows)!, 2) })) }],
+        marks,
       });
       charts.push({
         kind: 'line',
@@ -513,6 +516,9 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
         x: 'K',
         y: 'merchant rows shuffled',
         series: [{ name: 'salted', points: s.sweep.map((p) => ({ x: p.k, y: p.dimCopies })) }],
+        // The copies grow by the hot merchants' rows per K: small beside the total, invisible from zero.
+        yFrom: 'data',
+        marks,
       });
     }
     return charts;

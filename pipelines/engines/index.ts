@@ -53,6 +53,11 @@ export class Engines {
   private stopped = false;
   /** Providers of engines registered outside this class (e.g. snowflake), for `providers()`. */
   readonly providerNotes: Record<string, string> = {};
+  /**
+   * Called with every statement sent through a handle this engine set gave out (`target`, `pg`,
+   * `pgAdmin`, `duckdb`): how a lab run shows each step's SQL. Child processes' SQL is not seen.
+   */
+  onStatement: ((sql: string) => void) | null = null;
   private runDir?: { path: string; guard: SupervisedProcess };
 
   constructor(options: EnginesOptions) {
@@ -102,14 +107,32 @@ export class Engines {
   async duckdb(path = ':memory:'): Promise<DuckDbEngine> {
     const db = await DuckDbEngine.open(path);
     this.onStop(() => db.close());
-    return db;
+    return this.observed(db);
+  }
+
+  /** `db` with its statements reported to `onStatement` (transactions included); everything else as it is. */
+  private observed<E extends SqlEngine>(db: E): E {
+    const report = (sql: string) => this.onStatement?.(sql);
+    const wrap = <T extends SqlEngine>(inner: T): T =>
+      new Proxy(inner, {
+        get(target, prop) {
+          if (prop === 'query' || prop === 'exec') {
+            const fn = target[prop].bind(target) as (sql: string, params?: readonly unknown[]) => Promise<unknown>;
+            return (sql: string, params?: readonly unknown[]) => (report(sql), fn(sql, params));
+          }
+          if (prop === 'transaction') return <R>(fn: (tx: SqlEngine) => Promise<R>) => target.transaction((tx) => fn(wrap(tx)));
+          const v = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    return wrap(db);
   }
 
   /** A connection to the server's admin database. */
   async pgAdmin(): Promise<PgEngine> {
     const db = await PgEngine.connect((await this.postgres()).url);
     this.onStop(() => db.close());
-    return db;
+    return this.observed(db);
   }
 
   /** Creates an empty database for this run and returns its URL; dropped at `stopAll()`. */
@@ -132,7 +155,7 @@ export class Engines {
   async pg(url?: string, label = 'db'): Promise<PgEngine> {
     const db = await PgEngine.connect(url ?? (await this.freshPgDatabase(label)));
     this.onStop(() => db.close());
-    return db;
+    return this.observed(db);
   }
 
   /** A fresh, empty database on a target engine. */
@@ -141,7 +164,7 @@ export class Engines {
     if (!factory) throw new UsageError(`--engine ${name} is not available (known: ${[...targetFactories.keys()].join(', ')})`);
     const engine = await factory(this, label);
     this.onStop(() => engine.close());
-    return engine;
+    return this.observed(engine);
   }
 
   /** Topic/group/slot names unique to this run. */

@@ -150,7 +150,8 @@ function lineChart(spec: Extract<ChartSpec, { kind: 'line' }>): string {
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   const ys = series.flatMap((s) => s.points.map((p) => p.y));
   const xt = niceTicks(Math.min(...xs), Math.max(...xs));
-  const yt = niceTicks(Math.min(0, ...ys), Math.max(...ys));
+  // From zero by default; 'data' zooms on the data's range, so a small change on a large base shows.
+  const yt = spec.yFrom === 'data' ? niceTicks(Math.min(...ys), Math.max(...ys)) : niceTicks(Math.min(0, ...ys), Math.max(...ys));
   const [x0, x1] = [xt[0]!, xt[xt.length - 1]!];
   const [y0, y1] = [yt[0]!, yt[yt.length - 1]!];
   const x = (v: number) => f.l + ((v - x0) / (x1 - x0 || 1)) * (f.w - f.l - f.r);
@@ -166,9 +167,18 @@ function lineChart(spec: Extract<ChartSpec, { kind: 'line' }>): string {
   });
   let xl = '';
   for (const t of xt) xl += `<text x="${x(t).toFixed(1)}" y="${f.h - f.b + 14}" text-anchor="middle" font-size="11" fill="#374151">${esc(fmtNum(t))}</text>`;
+  // Vertical markers (a knee, a kill): a dashed line and its label, staggered when they crowd.
+  let vmarks = '';
+  (spec.marks ?? [])
+    .filter((m) => Number.isFinite(m.x) && m.x >= x0 && m.x <= x1)
+    .forEach((m, i) => {
+      const px = x(m.x).toFixed(1);
+      vmarks += `<g class="vmark"><line x1="${px}" x2="${px}" y1="${f.t}" y2="${f.h - f.b}" stroke="#6b7280" stroke-dasharray="4 3"/><text x="${px}" y="${f.t + 10 + (i % 3) * 12}" dx="3" font-size="10.5" fill="#374151">${esc(m.label)}</text><title>${esc(`${m.label} · ${spec.x} ${fmtNum(m.x)}`)}</title></g>`;
+    });
   return (
     svgOpen('line', spec.title, f.w, f.h) +
     yAxis(f, yt, y, spec.y) +
+    vmarks +
     `<g class="axis x">${xl}</g><line x1="${f.l}" x2="${f.w - f.r}" y1="${f.h - f.b}" y2="${f.h - f.b}" stroke="#6b7280"/>` +
     `<g class="marks">${marks}</g>` +
     xLabel(f, spec.x) +

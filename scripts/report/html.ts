@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { claimsHold, claimsTally, type AnyLab, type LabReport } from '../../labs/contract.ts';
+import { claimsHold, claimsTally, type AnyLab, type LabReport, type StepRecord } from '../../labs/contract.ts';
 import { LABS } from '../../labs/registry.ts';
 import { formatValue } from '../../labs/reporter.ts';
 import { esc, renderChart } from './charts.ts';
@@ -50,6 +50,9 @@ figure.chart figcaption{font-weight:600;font-size:14px;margin-bottom:6px}
 .chart-body svg{display:block;font-family:system-ui,sans-serif}
 .empty{color:var(--muted)}
 details summary{cursor:pointer;color:var(--muted);font-size:13px}
+.step{margin:10px 0 14px}.step h4{font-size:14.5px;margin:0 0 4px}.step .note{color:#374151;font-size:13px;margin:2px 0}
+.step table{width:auto;margin:6px 0}.step td,.step th{padding:4px 10px}
+pre.sql{font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f8fafc;border:1px solid var(--line);border-radius:6px;padding:8px 10px;overflow-x:auto;white-space:pre}
 `;
 
 function page(title: string, body: string): string {
@@ -76,6 +79,21 @@ function evidence(e: Record<string, unknown>): string {
   const entries = Object.entries(e);
   if (entries.length === 0) return '<span class="empty">–</span>';
   return entries.map(([k, v]) => `<span class="ev">${esc(k)}=${esc(formatValue(v))}</span>`).join(' ');
+}
+
+/** A recorded step: its title, notes, tables and (folded) the SQL it sent. */
+function renderStep(step: StepRecord, n: number): string {
+  const table = (rows: Record<string, unknown>[]) => {
+    const cols = Object.keys(rows[0] ?? {});
+    const num = (v: unknown) => typeof v === 'number';
+    return `<table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${rows
+      .map((r) => `<tr>${cols.map((c) => `<td${num(r[c]) ? ' class="num"' : ''}>${esc(formatValue(r[c]))}</td>`).join('')}</tr>`)
+      .join('')}</tbody></table>`;
+  };
+  const sql = step.sql.length
+    ? `<details><summary>SQL this step sent (${step.statements} statement${step.statements === 1 ? '' : 's'}${step.statements > step.sql.length ? `, ${step.sql.length} distinct shown` : ''})</summary>${step.sql.map((q) => `<pre class="sql">${esc(q)}</pre>`).join('')}</details>`
+    : '';
+  return `<div class="step" data-step="${n}"><h4>${n}. ${esc(step.title)}</h4>${step.notes.map((t) => `<p class="note">${esc(t)}</p>`).join('')}${step.tables.map(table).join('')}${sql}</div>`;
 }
 
 /** One lab: question, charts, claims with evidence, pitfalls with counterexamples, metrics. */
@@ -113,7 +131,7 @@ export function renderLabSection(stored: StoredReport, lab?: AnyLab): string {
   return `<section class="lab" id="lab-${esc(r.lab)}" data-lab="${esc(r.lab)}">
 <h2>${esc(r.title)} <span class="badge ${allOk ? 'ok' : 'bad'}">${esc(claimsTally(r.claims, ' claims hold'))}</span>${r.pitfalls.length ? `<span class="badge ${caughtCount(r) === r.pitfalls.length ? 'ok' : 'bad'}">${caughtCount(r)}/${r.pitfalls.length} pitfalls rejected</span>` : ''}</h2>
 ${question ? `<p class="q">Q: ${esc(question)}</p>` : ''}
-<p class="meta">lab <code>${esc(r.lab)}</code> · seed ${r.seed} · scale ${r.scale} · engine ${esc(r.engine)} · ${esc(providers)} · ${(r.durationMs / 1000).toFixed(1)} s · ${esc(stored.generatedAt.replace('T', ' ').slice(0, 19))} UTC</p>
+<p class="meta">lab <code>${esc(r.lab)}</code> · <a href="../labs/${esc(r.lab)}/README.md">lab README</a> (claims → tests, pitfalls, how to run) · seed ${r.seed} · scale ${r.scale} · engine ${esc(r.engine)} · ${esc(providers)} · ${(r.durationMs / 1000).toFixed(1)} s · ${esc(stored.generatedAt.replace('T', ' ').slice(0, 19))} UTC</p>
 ${charts.length ? `<div class="charts">${charts.map(renderChart).join('\n')}</div>` : ''}
 <h3>Claims</h3>
 <table class="claims"><thead><tr><th></th><th>claim</th><th>evidence</th></tr></thead><tbody>
@@ -125,6 +143,12 @@ ${
 <table class="pitfalls"><thead><tr><th>pitfall</th><th>verdict</th><th>counterexample</th></tr></thead><tbody>
 ${pitfalls}
 </tbody></table>`
+    : ''
+}
+${
+  r.steps?.length
+    ? `<h3>Steps — what the reference run showed, and the SQL it sent</h3>
+<div class="steps">${r.steps.map((st, i) => renderStep(st, i + 1)).join('\n')}</div>`
     : ''
 }
 ${
