@@ -39,3 +39,36 @@ describe('terminal output (live demos)', () => {
     expect(writes.join('')).toContain('n'.repeat(71) + '…'); // only the fixed cell cap
   });
 });
+
+describe('the report\'s record of each step', () => {
+  it('keeps each step\'s notes, tables and the SQL sent through the engine set (transactions included), distinct, in order', async () => {
+    const { Engines } = await import('../pipelines/engines/index.ts');
+    const engines = new Engines({ mode: 'local', log: () => undefined });
+    const out = Reporter.silent();
+    try {
+      out.startRecording();
+      engines.onStatement = (sql) => out.sql(sql);
+      const db = await engines.duckdb();
+      out.step('make a table');
+      out.note('one row');
+      await db.exec('CREATE TABLE t (x INTEGER)');
+      await db.transaction(async (tx) => {
+        await tx.exec('INSERT INTO t VALUES (1)');
+        await tx.exec('INSERT INTO t VALUES (1)');
+      });
+      out.table([{ x: 1, big: 12n }]);
+      out.step('read it');
+      await db.query('SELECT x FROM t');
+      const steps = out.stopRecording();
+      expect(steps.map((s) => s.title)).toEqual(['make a table', 'read it']);
+      expect(steps[0]).toMatchObject({ notes: ['one row'], tables: [[{ x: 1, big: '12' }]], sql: ['CREATE TABLE t (x INTEGER)', 'INSERT INTO t VALUES (1)'], statements: 3 });
+      expect(steps[1]!.sql).toEqual(['SELECT x FROM t']);
+      // Outside a recording nothing is kept.
+      out.step('not recorded');
+      expect(out.stopRecording()).toEqual([]);
+    } finally {
+      engines.onStatement = null;
+      await engines.stopAll();
+    }
+  });
+});
