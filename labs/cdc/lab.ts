@@ -862,7 +862,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
           evidence: { keys_with_same_ts_changes: keys.length, resolved_to_source_state: keys.length - wrong.length },
           counterexample: wrong[0]
             ? example
-              ? `${wrong[0]} had several changes with one ts_ms; source ${example.source} ≠ target ${example.target}`
+              ? `${wrong[0]} had several changes with one ts_ms; the target kept an earlier one: ${example.fields.join(', ')} (source → target)`
               : `${wrong[0]} had several changes with one ts_ms and is wrong in the target`
             : keys.length === 0
               ? 'no key had two changes with the same ts_ms: nothing tested'

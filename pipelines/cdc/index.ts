@@ -399,7 +399,7 @@ export interface TableDiff {
   targetRows: number;
   missing: string[];
   extra: string[];
-  differing: { key: string; source: string; target: string }[];
+  differing: { key: string; source: string; target: string; /** The columns that differ, each as `col: source → target`. */ fields: string[] }[];
   duplicated: string[];
   /** Columns of the source the target lacks. */
   missingColumns: string[];
@@ -435,24 +435,27 @@ export async function compareTable(source: PgEngine, target: SqlEngine, table: s
   const read = async (db: SqlEngine) => {
     const list = shared.map((c) => (db === source && asText.has(c) ? `CAST(${db.dialect.ident(c)} AS text) AS ${db.dialect.ident(c)}` : db.dialect.ident(c)));
     const rows = await db.query(`SELECT ${list.join(', ')} FROM ${db.dialect.ident(table)}`);
-    const m = new Map<string, string[]>();
+    const m = new Map<string, string[][]>();
     for (const r of rows) {
       const k = `${table}:${JSON.stringify(Object.fromEntries(key.map((c) => [c, r[c]])))}`;
-      const v = `{${shared.map((c) => `${c}: ${canonical(r[c])}`).join(', ')}}`;
-      m.set(k, [...(m.get(k) ?? []), v]);
+      m.set(k, [...(m.get(k) ?? []), shared.map((c) => canonical(r[c]))]);
     }
     return { m, n: rows.length };
   };
+  const show = (vals: string[]) => `{${shared.map((c, i) => `${c}: ${vals[i]}`).join(', ')}}`;
   const [src, tgt] = await Promise.all([read(source), read(target)]);
   diff.sourceRows = src.n;
   diff.targetRows = tgt.n;
   for (const [k, [v]] of src.m) {
     const t = tgt.m.get(k);
-    if (!t) diff.missing.push(`${k} ${v}`);
+    if (!t) diff.missing.push(`${k} ${show(v!)}`);
     else if (t.length > 1) diff.duplicated.push(`${k} ×${t.length}`);
-    else if (t[0] !== v) diff.differing.push({ key: k, source: v!, target: t[0]! });
+    else if (show(t[0]!) !== show(v!)) {
+      const fields = shared.flatMap((c, i) => (v![i] !== t[0]![i] ? [`${c}: ${v![i]} → ${t[0]![i]}`] : []));
+      diff.differing.push({ key: k, source: show(v!), target: show(t[0]!), fields });
+    }
   }
-  for (const [k, t] of tgt.m) if (!src.m.has(k)) diff.extra.push(`${k} ${t[0]}${t.length > 1 ? ` ×${t.length}` : ''}`);
+  for (const [k, t] of tgt.m) if (!src.m.has(k)) diff.extra.push(`${k} ${show(t[0]!)}${t.length > 1 ? ` ×${t.length}` : ''}`);
   return diff;
 }
 
@@ -465,7 +468,11 @@ export function firstDifference(diffs: readonly TableDiff[]): string | undefined
   for (const d of diffs) {
     if (d.missingColumns.length) return `${d.table}: target lacks column(s) ${d.missingColumns.join(', ')}`;
     if (d.duplicated.length) return `${d.duplicated[0]} in the target (source has it once)`;
-    if (d.differing.length) return `${d.differing[0]!.key}: source ${d.differing[0]!.source} ≠ target ${d.differing[0]!.target}`;
+    if (d.differing.length) {
+      const x = d.differing[0]!;
+      // The differing fields first (source → target), then the whole source row for context.
+      return `${x.key}: ${x.fields.join(', ')} (source → target; source row ${x.source})`;
+    }
     if (d.missing.length) return `${d.missing[0]} is in the source, missing in the target`;
     if (d.extra.length) return `${d.extra[0]} is in the target, not in the source`;
   }
