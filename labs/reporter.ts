@@ -40,7 +40,7 @@ export class Reporter {
 
   heading(text: string): void {
     this.line();
-    this.line(this.tty ? `\x1b[1m${text}\x1b[0m` : text);
+    for (const l of wrapText(text, this.width, '  ')) this.line(this.tty ? `\x1b[1m${l}\x1b[0m` : l);
   }
 
   /** Starts keeping each step's notes, tables and SQL (whether or not anything is printed). */
