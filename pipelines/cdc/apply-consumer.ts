@@ -4,7 +4,7 @@
  * only then are its offsets committed. Offsets are the consumer's bookmark, the watermark in the
  * target is the truth: after a crash between the two, the batch comes again and is skipped.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../engines/kafka/admin.ts';
 import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
 import { openCdcTarget, type CdcTarget } from './target.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
@@ -89,7 +89,7 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
   await clearDeadSessions(db, cfg.abortSessions ?? []);
   const schema = new TargetSchema(db);
   await schema.ensureWatermarkTable();
-  const kafka = new Kafka({ clientId: 'de-lab-cdc-apply', brokers: cfg.brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(cfg.brokers, 'de-lab-cdc-apply');
   const sessionTimeout = cfg.sessionTimeout ?? 6000;
   const heartbeatInterval = Math.max(100, Math.floor(sessionTimeout / 5));
   const consumer = kafka.consumer({

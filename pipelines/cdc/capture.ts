@@ -13,7 +13,8 @@
  *  - Tombstone after each delete (same key, null value).
  */
 import pg from 'pg';
-import { Kafka, Partitioners, logLevel, type Message, type Producer } from 'kafkajs';
+import { kafkaClient } from '../engines/kafka/admin.ts';
+import { Partitioners, type Message, type Producer } from 'kafkajs';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import type { Pgoutput } from 'pg-logical-replication';
 import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
@@ -186,7 +187,7 @@ export async function runCapture(cfg: CaptureConfig, signal: AbortSignal): Promi
   useTextValues();
   const flushEvents = cfg.flushEvents ?? 1000;
   const lingerMs = cfg.lingerMs ?? 20;
-  const kafka = new Kafka({ clientId: 'de-lab-cdc-capture', brokers: cfg.brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(cfg.brokers, 'de-lab-cdc-capture');
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, maxInFlightRequests: 1 });
   const client = new pg.Client({ connectionString: cfg.pgUrl, application_name: 'de-lab-cdc-capture' });
   await Promise.all([producer.connect(), client.connect()]);

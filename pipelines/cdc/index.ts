@@ -7,7 +7,7 @@
  * Plus what the claims need around it: lag sampling, a bare consumer over the same topics (the
  * throughput floor and the audit of what the topics carry), and a NULL-safe source ↔ target compare.
  */
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { SqlEngine } from '../engines/types.ts';
 import { keepSpares, startChild, stopSpares, type ChildJob, type CrashSpec } from '../engines/child.ts';
@@ -16,7 +16,7 @@ import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
 import { decodeChangeEvent } from './debezium.ts';
 import { InterruptedError } from '../errors.ts';
-import { topicEnds } from '../engines/kafka/admin.ts';
+import { kafkaClient, topicEnds } from '../engines/kafka/admin.ts';
 import { storedColumns } from '../engines/catalog.ts';
 
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
@@ -47,9 +47,7 @@ export function keepCdcSpares(opts: { apply: number; capture: number }): void {
 
 export { stopSpares as stopCdcSpares };
 
-export function kafkaClient(brokers: string[], clientId = 'de-lab-cdc'): Kafka {
-  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
-}
+export { createTopics, kafkaClient } from '../engines/kafka/admin.ts';
 
 /**
  * Removes dead members from their consumer groups at once — a LeaveGroup request on the member's
@@ -111,10 +109,6 @@ interface SupervisorCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   findGroupCoordinator(a: { groupId: string }): Promise<{ leaveGroup(a: { groupId: string; memberId: string }): Promise<unknown> }>;
-}
-
-export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
 }
 
 /**

@@ -9,7 +9,6 @@
  * consumer happens to be (a wall-clock trigger would make the file count depend on machine load).
  */
 import parquet from '@dsnp/parquetjs';
-import { Kafka, logLevel } from 'kafkajs';
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -17,6 +16,7 @@ import { join } from 'node:path';
 import type { ClickEvent } from '../../fixtures/compaction.ts';
 import { partitionOf } from '../../fixtures/compaction.ts';
 import { errorLine } from '../errors.ts';
+import { createTopics, kafkaClient } from '../engines/kafka/admin.ts';
 import { commitManifest, createTable, partitionDir, partitionKey, readManifest, type DataFile } from './table.ts';
 
 const SCHEMA = new parquet.ParquetSchema({
@@ -171,28 +171,10 @@ export class MicroBatchSink {
 
 /** Creates the lab's single-partition topic (one partition: arrival order = offset order). */
 export async function createTopic(brokers: string[], topic: string): Promise<void> {
-  const kafka = new Kafka({ clientId: 'de-lab-compaction-admin', brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
+  const admin = kafkaClient(brokers, 'de-lab-compaction-admin').admin();
   try {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: false });
-    // Wait for the partition's leader ourselves: kafkajs's waitForLeaders retries only
-    // LEADER_NOT_AVAILABLE, but a loaded KRaft broker can answer UNKNOWN_TOPIC_OR_PARTITION for a
-    // moment after the create returned (its metadata cache lags the controller).
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      let error: unknown = null;
-      try {
-        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-        if (topics[0] && topics[0].partitions.length > 0 && topics[0].partitions.every((p) => p.leader >= 0)) return;
-      } catch (err) {
-        const type = (err as { type?: string }).type;
-        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
-        error = err;
-      }
-      if (Date.now() > deadline) throw new Error(`Kafka: topic ${topic} has no partition leader after 30 s${error ? ` (${errorLine(error)})` : ''}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await createTopics(admin, [topic], 1);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -200,7 +182,7 @@ export async function createTopic(brokers: string[], topic: string): Promise<voi
 
 /** Produces the events, in order, to a topic made by `createTopic`; the message timestamp is the arrival time. */
 export async function produceClickStream(brokers: string[], topic: string, events: readonly ClickEvent[]): Promise<void> {
-  const kafka = new Kafka({ clientId: 'de-lab-compaction-producer', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(brokers, 'de-lab-compaction-producer');
   const producer = kafka.producer();
   try {
     await producer.connect();
@@ -225,7 +207,7 @@ export async function produceClickStream(brokers: string[], topic: string, event
  */
 export async function streamTopicToTable(brokers: string[], names: { topic: string; group: string }, sink: MicroBatchSink, endOffset: number, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SinkStats> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const kafka = new Kafka({ clientId: 'de-lab-compaction-sink', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(brokers, 'de-lab-compaction-sink');
   const high = BigInt(endOffset);
   // maxWaitTimeInMs: while the producer is still sending, a fetch that finds nothing new returns
   // after 100 ms instead of kafkajs's 5 s default.
@@ -268,7 +250,7 @@ export async function streamTopicToTable(brokers: string[], names: { topic: stri
 
 /** Deletes a topic the lab created. */
 export async function deleteTopic(brokers: string[], topic: string): Promise<void> {
-  const kafka = new Kafka({ clientId: 'de-lab-compaction-admin', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(brokers, 'de-lab-compaction-admin');
   const admin = kafka.admin();
   try {
     await admin.connect();

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { createTopics, kafkaClient } from '../engines/kafka/admin.ts';
 import type { DuckDbEngine } from '../engines/duckdb/driver.ts';
 import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { Prng } from '../../fixtures/prng.ts';
@@ -64,13 +64,13 @@ export async function logicalSlotSeesChanges(db: PgEngine, names: { slot: string
 
 /** Produces `n` keyed messages, consumes them through a consumer group, commits, reads the committed offset back. */
 export async function kafkaRoundTrip(brokers: string[], names: { topic: string; group: string }, n: number, rng: Prng) {
-  const kafka = new Kafka({ clientId: 'de-lab-smoke', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(brokers, 'de-lab-smoke');
   const admin = kafka.admin();
   const producer = kafka.producer();
   const consumer = kafka.consumer({ groupId: names.group, sessionTimeout: 10000, heartbeatInterval: 1000 });
   try {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: names.topic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopics(admin, [names.topic], 1);
     await producer.connect();
     const sent = Array.from({ length: n }, (_, i) => ({ key: `k${i % 7}`, value: `${i}:${rng.word()}` }));
     await producer.send({ topic: names.topic, acks: -1, messages: sent });

@@ -6,7 +6,37 @@
  * ago, or a broker that missed a controller heartbeat on a loaded machine, answers it until its
  * leadership settles. Retried here with fresh metadata until `timeoutMs`.
  */
-import type { Admin, Kafka } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { errorLine } from '../../errors.ts';
+
+/** A kafkajs client for the lab's brokers, quiet (errors reach the caller, not the log). */
+export function kafkaClient(brokers: string[], clientId = 'de-lab'): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+}
+
+/**
+ * Creates `topics` with `partitions` each and returns once every partition has a leader. The
+ * leader wait is ours: kafkajs's `waitForLeaders` retries only LEADER_NOT_AVAILABLE, but a loaded
+ * KRaft broker can answer UNKNOWN_TOPIC_OR_PARTITION for a moment after the create returned (its
+ * metadata cache lags the controller) — and a produce in that moment fails.
+ */
+export async function createTopics(admin: Admin, topics: string[], partitions: number, timeoutMs = 30_000): Promise<void> {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: false });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let error: unknown = null;
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      const type = (err as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+      error = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Kafka: ${topics.join(', ')} without a leader for every partition after ${timeoutMs / 1000} s${error ? ` (${errorLine(error)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 export interface PartitionEnd {
   partition: number;
