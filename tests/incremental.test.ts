@@ -51,7 +51,7 @@ async function scenario(impl: IncrementalImpl, opts: { engine?: TargetEngineName
 
 describe.each(['duckdb', 'postgres'] as const)('incremental on %s', (engine) => {
   it('claims 1–6 hold for the reference on the default seed; the naive extractor loses named late and tied rows; the crash was a real SIGKILL', async () => {
-    const ev = await scenario(referenceImpl, { engine, initialRows: 1000 });
+    const ev = await scenario(referenceImpl, { engine });
     expect(failed(ev), JSON.stringify(failed(ev))).toEqual([]);
     const lost = naiveLosses(ev);
     expect(lost.filter((l) => l.kind === 'late').length).toBeGreaterThan(0);
@@ -115,18 +115,15 @@ describe('incremental: one run is one target transaction', () => {
 });
 
 describe('lab incremental', () => {
-  it('default run on DuckDB: claims pass (the 1M bar not judged), every pitfall rejected with a counterexample, metrics', async () => {
-    const report = await runLab(incrementalLab, { seed: 42, scale: 0.25, provision: 'external', out: Reporter.silent(), engines });
+  it('default run on DuckDB: claims pass (the 1M bar not judged; the pitfalls are judged above), metrics', async () => {
+    const report = await runLab(incrementalLab, { seed: 42, scale: 0.25, provision: 'external', out: Reporter.silent(), engines, skipPitfalls: true });
     for (const c of report.claims) {
       if (c.id === 'cheaper-than-copy') expect(c.skipped && c.notJudged).toBeTruthy();
       else expect(c, `${c.id}: ${c.counterexample}`).toMatchObject({ passed: true });
     }
-    for (const p of report.pitfalls) {
-      expect(p.rejectedBy, p.name).toEqual(expect.arrayContaining(EXPECTED_REJECTION[p.name]!));
-      expect(p.counterexample, p.name).toBeTruthy();
-    }
     expect(report.metrics.incremental_rows_scanned_over_changed).toBeLessThanOrEqual(1.5);
     expect(report.metrics.incremental_lost_by_naive).toBeGreaterThan(0);
     expect(report.metrics.incremental_run_over_copy).toBeGreaterThan(0);
+    expect(Object.keys(report.metrics).sort()).toEqual(['incremental_bench_rows', 'incremental_copy_ms', 'incremental_lost_by_naive', 'incremental_rows_scanned_over_changed', 'incremental_run_ms', 'incremental_run_over_copy']);
   });
 });

@@ -9,8 +9,8 @@
  * be left behind by the DELETE and never written by the INSERT.
  */
 import type { SqlEngine } from '../engines/types.ts';
-import { ORDER_COLUMN_NAMES, TARGET, sourceSelectList, type TransformVersion } from './schema.ts';
-import { stageRows, type SourceRow } from './extract.ts';
+import { TARGET, sourceSelectList, type TransformVersion } from './schema.ts';
+import { appendStage, stageRows, type SourceRow } from './extract.ts';
 
 export type BackfillPoint = 'deleted' | 'inserted' | 'committed';
 
@@ -39,7 +39,7 @@ export const backfillRange: BackfillFn = async (src, target, opts) => {
     await stageRows(tx, rows);
     await tx.exec(`DELETE FROM ${ident(TARGET.orders)} WHERE ${inRange(tx)}`, [opts.range.from, opts.range.to]);
     await opts.between?.('deleted');
-    await tx.exec(`INSERT INTO ${ident(TARGET.orders)} (${ORDER_COLUMN_NAMES.join(', ')}) SELECT ${ORDER_COLUMN_NAMES.join(', ')} FROM ${ident(TARGET.stage)}`);
+    await appendStage(tx);
     await opts.between?.('inserted');
   });
   await opts.between?.('committed');

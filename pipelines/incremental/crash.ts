@@ -6,7 +6,7 @@
  * decides what survived (DuckDB replays its WAL on open, PostgreSQL ends the dead session's
  * transaction).
  */
-import { bootChild, type ChildMessage } from '../engines/child.ts';
+import { bootChild, waitForExit, type ChildMessage } from '../engines/child.ts';
 import { DuckDbEngine } from '../engines/duckdb/driver.ts';
 import { PgEngine } from '../engines/postgres/driver.ts';
 import type { SqlEngine } from '../engines/types.ts';
@@ -55,16 +55,9 @@ export function bootExtractorProcess(onStop?: (kill: () => Promise<void>) => voi
         } else if (m.ev === 'done') out.run = m.run as ExtractRun;
         else if (m.ev === 'failed') out.error = String(m.error);
       });
-      const timer = setTimeout(() => {
-        out.error = `extractor process did not finish in ${timeoutMs / 1000} s`;
-        proc.kill();
-      }, timeoutMs);
-      try {
-        out.exit = await proc.exited;
-      } finally {
-        clearTimeout(timer);
-      }
-      if (!out.killed && out.exit.code !== 0 && !out.error) out.error = `extractor process exited with ${out.exit.signal ?? out.exit.code}: ${proc.stderrTail()}`;
+      const ended = await waitForExit(proc, { what: 'extractor process', timeoutMs, killedOnPurpose: () => out.killed });
+      out.exit = ended.exit;
+      out.error ??= ended.error;
       await child.end();
       return out;
     },

@@ -144,6 +144,12 @@ export async function mergeStage(tx: SqlEngine): Promise<void> {
     WHEN NOT MATCHED THEN INSERT (${ORDER_COLUMN_NAMES.join(', ')}) VALUES (${ORDER_COLUMN_NAMES.map((c) => `s.${c}`).join(', ')})`);
 }
 
+/** INSERT the stage's rows as they are (a backfill's replacement rows). */
+export async function appendStage(tx: SqlEngine): Promise<void> {
+  const { ident } = tx.dialect;
+  await tx.exec(`INSERT INTO ${ident(TARGET.orders)} (${ORDER_COLUMN_NAMES.join(', ')}) SELECT ${ORDER_COLUMN_NAMES.join(', ')} FROM ${ident(TARGET.stage)}`);
+}
+
 export interface SavedState {
   watermark: Date | null;
   runs: number;
@@ -162,26 +168,37 @@ export async function saveState(tx: SqlEngine, pipeline: string, watermark: Date
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
+export type ResolvedOptions = ReturnType<typeof defaults>;
+
+/** The target side of a run: land `rows` and save `next` (the reference does both in one transaction). */
+export type WriteRun = (target: SqlEngine, rows: readonly SourceRow[], saved: SavedState, next: Date | null, o: ResolvedOptions) => Promise<void>;
+
+/** One run: read the state, plan, read the changes from the source, then `write` them to the target. */
+export async function extractRun(src: SqlEngine, target: SqlEngine, options: ExtractOptions | undefined, plan: PlanExtraction, write: WriteRun): Promise<ExtractRun> {
+  const t0 = performance.now();
+  const o = defaults(options);
+  const saved = await readState(target, o.pipeline);
+  const p = await plan(src, saved.watermark, o);
+  const read = await readChanges(src, o.table, p.sql, p.params);
+  await write(target, read.rows, saved, p.next, o);
+  return { from: iso(saved.watermark), next: iso(p.next), rowsRead: read.rows.length, rowsScanned: read.scanned, ms: performance.now() - t0 };
+}
+
 /**
- * An extractor around a plan: read the state, plan, read the changes, then stage + MERGE + save
- * the state in ONE target transaction — a crash anywhere before its commit leaves the target and
- * its state as they were, and the next run reads the same window again.
+ * Stage + MERGE + save the state in ONE target transaction: a crash anywhere before its commit
+ * leaves the target and its state as they were, and the next run reads the same window again.
  */
+export const writeAtomically: WriteRun = (target, rows, saved, next, o) =>
+  target.transaction(async (tx) => {
+    await stageRows(tx, rows);
+    await mergeStage(tx);
+    await o.checkpoint?.('data-written');
+    await saveState(tx, o.pipeline, next, saved.runs + 1);
+  });
+
+/** An extractor around a plan (the reference's, or a learner's), writing atomically. */
 export function extractWith(plan: PlanExtraction): ExtractFn {
-  return async (src, target, options) => {
-    const t0 = performance.now();
-    const o = defaults(options);
-    const saved = await readState(target, o.pipeline);
-    const p = await plan(src, saved.watermark, o);
-    const read = await readChanges(src, o.table, p.sql, p.params);
-    await target.transaction(async (tx) => {
-      await stageRows(tx, read.rows);
-      await mergeStage(tx);
-      await o.checkpoint?.('data-written');
-      await saveState(tx, o.pipeline, p.next, saved.runs + 1);
-    });
-    return { from: iso(saved.watermark), next: iso(p.next), rowsRead: read.rows.length, rowsScanned: read.scanned, ms: performance.now() - t0 };
-  };
+  return (src, target, options) => extractRun(src, target, options, plan, writeAtomically);
 }
 
 /** The reference extractor. */
