@@ -54,6 +54,9 @@ export const referenceImpl: IncrementalImpl = {
 
 export interface ExtractionRecord {
   run: number;
+  /** Wall clock (epoch ms) when the run began and when both extractors were done (for the timeline chart). */
+  at: number;
+  done: number;
   impl: ExtractRun;
   /** The plain `updated_at > max(updated_at)` extractor at the same moment; `naive.from` is the max it read from. */
   naive: ExtractRun;
@@ -138,8 +141,10 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
 
   const extractions: ExtractionRecord[] = [];
   const extractBoth = async (run: number) => {
+    const at = Date.now();
     const i = await impl.extract(extractor, target);
-    extractions.push({ run, impl: i, naive: await extractNaiveMax(extractor, naive) });
+    const n = await extractNaiveMax(extractor, naive);
+    extractions.push({ run, at, done: Date.now(), impl: i, naive: n });
   };
   const { txs, lastWriter } = await runWorkload(writers, workload, extractBoth);
   for (const w of writers) await w.close();
