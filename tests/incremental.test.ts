@@ -9,7 +9,7 @@ import { referenceImpl, runScenario, type IncrementalImpl, type ScenarioEvidence
 import { backfillExact, deletes, idempotentRerun, lateCommits, naiveLosses, nothingLostNothingDoubled, tiesKept } from '../labs/incremental/claims.ts';
 import { runLab } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
-import { TARGET, createSourceTable, createTargetTables, extractIncremental, fingerprint, loadInitialRows, readState, restoreState, snapshotState } from '../pipelines/incremental/index.ts';
+import { FenceError, TARGET, backfillRange, createSourceTable, createTargetTables, extractIncremental, extractRun, fingerprint, loadInitialRows, planExtraction, readState, restoreState, snapshotState, sourceAs, writeAtomically, type ExtractFn } from '../pipelines/incremental/index.ts';
 import type { TargetEngineName } from '../pipelines/engines/types.ts';
 import { expectAllOrNothing, testContext, testEngines } from './helpers.ts';
 
@@ -32,6 +32,7 @@ const EXPECTED_REJECTION: Record<string, string[]> = {
   'state-before-data': ['idempotent-rerun'],
   'append-not-merge': ['nothing-lost-nothing-doubled', 'idempotent-rerun'],
   'backfill-delete-then-insert': ['backfill-exact'],
+  'backfill-unfenced': ['backfill-exact'],
 };
 
 const failed = (ev: ScenarioEvidence) =>
@@ -113,6 +114,31 @@ describe('incremental: one run is one target transaction', () => {
     const statements = await expectAllOrNothing(target, (db) => extractIncremental(src, db), state);
     expect(statements).toBeGreaterThanOrEqual(5);
     expect((await target.query<{ n: unknown }>(`SELECT count(*) AS n FROM orders WHERE status = 'paid'`))[0]!.n).toBe(10);
+  });
+});
+
+describe('incremental: runs and backfills are fenced', () => {
+  it('a run whose source read is overtaken by a backfill commits nothing (FenceError); the next run goes through', async () => {
+    const src = await engines.pg(undefined, 'incremental_fence');
+    await createSourceTable(src);
+    await loadInitialRows(src, generateWorkload(new Prng(5), { initialRows: 40 }).initial);
+    const target = await engines.target('duckdb', 'incremental_fence');
+    await createTargetTables(target);
+    await extractIncremental(src, target);
+    const range = { from: '2024-06-01', to: '2024-06-30' };
+    await src.exec(`UPDATE orders SET status = 'paid' WHERE id <= 5`);
+    // The run reads its rows (old transform); before it commits, a backfill (fixed transform) lands on the target.
+    const overtaken: ExtractFn = (s, t, o) =>
+      extractRun(s, t, o, planExtraction, async (db, rows, saved, next, ro) => {
+        await backfillRange(s, db, { range, transform: 'v2' });
+        await writeAtomically(db, rows, saved, next, ro);
+      });
+    const before = await readState(target, 'orders');
+    await expect(overtaken(src, target)).rejects.toBeInstanceOf(FenceError);
+    expect(await readState(target, 'orders')).toEqual({ watermark: before.watermark, version: before.version + 1 }); // only the backfill's bump
+    // Unfenced, the run would have written its old-transform copies of orders 1–5 over the backfill's and moved the watermark past them.
+    await extractIncremental(src, target, { transform: 'v2' });
+    expect(await fingerprint(target, TARGET.orders)).toEqual(await fingerprint(src, sourceAs('v2')));
   });
 });
 

@@ -144,7 +144,7 @@ export function idempotentRerun(ev: ScenarioEvidence): ClaimResult {
   };
 }
 
-/** Claim 5: the backfill replaces exactly R with what a rebuild of R gives; a concurrent reader sees the old R or the new R. */
+/** Claim 5: the backfill replaces exactly R with what a rebuild of R gives, a scheduled run in between included; a concurrent reader sees the old R or the new R. */
 export function backfillExact(ev: ScenarioEvidence): ClaimResult {
   const b = ev.backfill;
   const mixed = b.readerSaw.filter((s) => !eq(s.fp, b.oldR) && !eq(s.fp, b.expectedR));
@@ -154,13 +154,15 @@ export function backfillExact(ev: ScenarioEvidence): ClaimResult {
   const passed = outsideSame && exact && mixed.length === 0 && changed && b.readerSaw.length > 0;
   const problems: string[] = [];
   if (!changed) problems.push('the fix changes nothing in R: nothing to judge');
-  if (!exact) problems.push(`R after the backfill has ${b.afterR.rows} rows and differs from a rebuild of R (${b.expectedR.rows} rows)`);
+  const concurrentOk = b.concurrentRow.target.length === 1 && b.concurrentRow.target[0] === b.concurrentRow.source;
+  if (!concurrentOk) problems.push(`order ${b.concurrentId} changed in the source and a scheduled run loaded it after the backfill had read R; the backfill then wrote the copy it had read: the target holds an older version than the source`);
+  else if (!exact) problems.push(`R after the backfill has ${b.afterR.rows} rows and differs from a rebuild of R (${b.expectedR.rows} rows)`);
   if (!outsideSame) problems.push(`rows outside R changed (${b.outsideBefore.rows} → ${b.outsideAfter.rows} rows)`);
   if (mixed[0]) problems.push(`a concurrent reader saw R with ${mixed[0].fp.rows} rows after the backfill's "${mixed[0].point}" step: neither the old R (${b.oldR.rows} rows) nor the new one (${b.expectedR.rows})`);
   if (b.readerSaw.length === 0) problems.push('the backfill never let the reader look: nothing to judge');
   return {
     passed,
-    evidence: { range: `${b.range.from}..${b.range.to}`, rows_in_range: b.expectedR.rows, reader_reads: b.readerSaw.length, reader_saw_a_mix: mixed.length, outside_unchanged: outsideSame, range_exact: exact },
+    evidence: { range: `${b.range.from}..${b.range.to}`, rows_in_range: b.expectedR.rows, reader_reads: b.readerSaw.length, reader_saw_a_mix: mixed.length, outside_unchanged: outsideSame, range_exact: exact, concurrent_run_kept: concurrentOk, attempts: b.attempts },
     ...(problems.length ? { counterexample: problems.join('; ') } : {}),
   };
 }

@@ -15,6 +15,7 @@ import {
   mergeStage,
   extractRun,
   readRange,
+  replaceRange,
   saveState,
   sourceSelectList,
   stageRows,
@@ -43,7 +44,7 @@ export const extractWallClock: ExtractFn = extractWith(wallClockPlan);
  */
 export const extractStateFirst: ExtractFn = (src, target, options) =>
   extractRun(src, target, options, planExtraction, async (db, rows, saved, next, o) => {
-    await db.transaction((tx) => saveState(tx, o.pipeline, next, saved.runs + 1));
+    await db.transaction((tx) => saveState(tx, o.pipeline, next, saved.version + 1));
     await db.transaction(async (tx) => {
       await stageRows(tx, rows);
       await mergeStage(tx);
@@ -58,15 +59,15 @@ export const extractAppend: ExtractFn = (src, target, options) =>
       await stageRows(tx, rows);
       await appendStage(tx);
       await o.checkpoint?.('data-written');
-      await saveState(tx, o.pipeline, next, saved.runs + 1);
+      await saveState(tx, o.pipeline, next, saved.version + 1);
     }),
   );
 
 /** DELETE the range and commit, then INSERT the new range and commit: between the two, R is empty for every reader. */
 const backfillSplit: BackfillFn = async (src, target: SqlEngine, opts) => {
   const rows = await readRange(src, opts);
-  const { ident } = target.dialect;
-  await target.exec(`DELETE FROM ${ident(TARGET.orders)} WHERE ${inRange(target)}`, [opts.range.from, opts.range.to]);
+  await opts.between?.('read');
+  await target.exec(`DELETE FROM ${target.dialect.ident(TARGET.orders)} WHERE ${inRange(target)}`, [opts.range.from, opts.range.to]);
   await opts.between?.('deleted');
   await target.transaction(async (tx) => {
     await stageRows(tx, rows);
@@ -74,7 +75,23 @@ const backfillSplit: BackfillFn = async (src, target: SqlEngine, opts) => {
   });
   await opts.between?.('inserted');
   await opts.between?.('committed');
-  return { rows: rows.length };
+  return { rows: rows.length, attempts: 1 };
+};
+
+/**
+ * One transaction, but no fence: a scheduled run that loads a newer version of a row in R after
+ * the backfill read the source is overwritten by the backfill's older copy — and the watermark has
+ * moved past it, so no later run repairs it.
+ */
+const backfillUnfenced: BackfillFn = async (src, target, opts) => {
+  const rows = await readRange(src, opts);
+  await opts.between?.('read');
+  await target.transaction(async (tx) => {
+    await stageRows(tx, rows);
+    await replaceRange(tx, opts);
+  });
+  await opts.between?.('committed');
+  return { rows: rows.length, attempts: 1 };
 };
 
 export { extractNaiveMax };
@@ -116,5 +133,13 @@ export const incrementalPitfalls: Pitfall<IncrementalImpl>[] = [
     description:
       'Between the two commits the range is empty for every reader (a dashboard, a downstream job); a failure of the INSERT leaves it empty for good.',
     impl: { ...referenceImpl, backfill: backfillSplit },
+  },
+  {
+    name: 'backfill-unfenced',
+    title: 'backfills in one transaction, but nothing stops a scheduled run from landing in between',
+    description:
+      'The backfill reads R, a scheduled run loads a newer version of a row in R, the backfill commits the copy it read before: the newer version is overwritten, ' +
+      'and the watermark has passed it, so no later run brings it back. Fence both writers on the state (or hold one lock across read and commit).',
+    impl: { ...referenceImpl, backfill: backfillUnfenced },
   },
 ];

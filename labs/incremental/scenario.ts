@@ -82,7 +82,20 @@ export interface ScenarioEvidence {
   fingerprints: { source: Fp; target: Fp };
   reruns: { before: Fp; secondRun: Fp; replay: Fp };
   crash: { killed: boolean; signal: string | null; stateAfterCrash: string | null; crashedThenRerun: Fp; clean: Fp; missing: number[]; doubled: number[]; error?: string };
-  backfill: { range: { from: string; to: string }; oldR: Fp; expectedR: Fp; afterR: Fp; outsideBefore: Fp; outsideAfter: Fp; readerSaw: { point: BackfillPoint; fp: Fp }[] };
+  backfill: {
+    range: { from: string; to: string };
+    /** R and the rest of the target just before the backfill's transaction (after the concurrent run), and a rebuild of R from the source. */
+    oldR: Fp;
+    outsideBefore: Fp;
+    expectedR: Fp;
+    afterR: Fp;
+    outsideAfter: Fp;
+    readerSaw: { point: BackfillPoint; fp: Fp }[];
+    /** The row of R a scheduled run loaded while the backfill was between its source read and its commit. */
+    concurrentId: number;
+    concurrentRow: { target: string[]; source: string };
+    attempts: number;
+  };
   deletes: { softDeleted: number; softPropagated: number; hardDeleted: number[]; stillInTarget: number[] };
 }
 
@@ -191,21 +204,44 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
     }
   })();
 
-  // Claim 5: backfill R with the fixed transform, a second connection reading R at every step.
+  // Claim 5: backfill R with the fixed transform. Between its source read and its commit, a row
+  // of R changes in the source and a scheduled run (already on the fixed transform) loads it; then
+  // a second connection reads R after every step of the backfill's own transaction.
   const range = workload.backfill;
   const rangeParams = [range.from, range.to];
   const R = (db: SqlEngine, not = false) => `(SELECT * FROM ${db.dialect.ident(TARGET.orders)} WHERE ${not ? 'NOT ' : ''}${inRange(db)}) AS r`;
-  const oldR = await fingerprint(target, R(target), rangeParams);
-  const outsideBefore = await fingerprint(target, R(target, true), rangeParams);
-  const expectedR = await fingerprint(admin, sourceAs('v2', 'orders', inRange(admin)), rangeParams);
   const reader = await secondConnection(target);
   const readerSaw: { point: BackfillPoint; fp: Fp }[] = [];
+  let beforeBackfill: { oldR: Fp; outsideBefore: Fp; expectedR: Fp; concurrentId: number } | undefined;
+  let attempts = 0;
   try {
-    await impl.backfill(extractor, target, { range, transform: 'v2', between: async (point) => void readerSaw.push({ point, fp: await fingerprint(reader, R(reader), rangeParams) }) });
+    ({ attempts } = await impl.backfill(extractor, target, {
+      range,
+      transform: 'v2',
+      between: async (point) => {
+        if (point !== 'read') return void readerSaw.push({ point, fp: await fingerprint(reader, R(reader), rangeParams) });
+        if (beforeBackfill) return;
+        const [row] = await admin.query<{ id: unknown }>(`SELECT id FROM orders WHERE ${inRange(admin)} AND NOT deleted ORDER BY id LIMIT 1`, rangeParams);
+        const concurrentId = Number(row!.id);
+        await admin.exec(`UPDATE orders SET amount = amount + 1, discount = discount + 0.5 WHERE id = $1`, [concurrentId]);
+        await impl.extract(extractor, target, { transform: 'v2' });
+        beforeBackfill = {
+          oldR: await fingerprint(target, R(target), rangeParams),
+          outsideBefore: await fingerprint(target, R(target, true), rangeParams),
+          expectedR: await fingerprint(admin, sourceAs('v2', 'orders', inRange(admin)), rangeParams),
+          concurrentId,
+        };
+      },
+    }));
   } finally {
     await reader.close();
   }
-  const backfill = { range, oldR, expectedR, afterR: await fingerprint(target, R(target), rangeParams), outsideBefore, outsideAfter: await fingerprint(target, R(target, true), rangeParams), readerSaw };
+  if (!beforeBackfill) throw new Error('the backfill never reported reading the source (between("read"))');
+  const concurrentRow = {
+    target: (await rowHashes(target, `(SELECT * FROM ${target.dialect.ident(TARGET.orders)} WHERE id = $1) AS x`, [beforeBackfill.concurrentId])).map((r) => r.h),
+    source: (await rowHashes(admin, sourceAs('v2', 'orders', 'id = $1'), [beforeBackfill.concurrentId]))[0]?.h ?? '',
+  };
+  const backfill = { range, ...beforeBackfill, attempts, concurrentRow, afterR: await fingerprint(target, R(target), rangeParams), outsideAfter: await fingerprint(target, R(target, true), rangeParams), readerSaw };
 
   // Claim 6: soft deletes (from the row-by-row state above); hard deletes, then one more run.
   const softIds = [...source].filter(([, s]) => s.deleted).map(([id]) => id);

@@ -14,6 +14,7 @@
  * re-reading a row harmless. Why it never loses a committed row: labs/incremental/README.md.
  */
 import type { SqlEngine } from '../engines/types.ts';
+import { LabError } from '../errors.ts';
 import { ORDER_COLUMN_NAMES, TARGET, sourceSelectList, type TransformVersion } from './schema.ts';
 
 export type ExtractPoint = 'data-written';
@@ -150,20 +151,38 @@ export async function appendStage(tx: SqlEngine): Promise<void> {
   await tx.exec(`INSERT INTO ${ident(TARGET.orders)} (${ORDER_COLUMN_NAMES.join(', ')}) SELECT ${ORDER_COLUMN_NAMES.join(', ')} FROM ${ident(TARGET.stage)}`);
 }
 
+/** Another writer (a backfill, a second run) changed the target since this one read its state. */
+export class FenceError extends LabError {}
+
+/**
+ * Inside the writer's target transaction: the state's version is still the one read before the
+ * source was read, else throws (nothing of this write is committed; the writer may retry).
+ */
+export async function checkFence(tx: SqlEngine, pipeline: string, expected: number): Promise<SavedState> {
+  const now = await readState(tx, pipeline);
+  if (now.version !== expected) throw new FenceError(`${pipeline}: the target was written (state version ${expected} → ${now.version}) since this writer read the source; nothing committed`);
+  return now;
+}
+
 export interface SavedState {
   watermark: Date | null;
-  runs: number;
+  /**
+   * The fence: bumped by every write to the target (a run, a backfill). A writer reads it before
+   * reading the source and commits only if it is unchanged — a write that landed in between may
+   * hold newer rows than the ones this writer read.
+   */
+  version: number;
 }
 
 export async function readState(db: SqlEngine, pipeline: string): Promise<SavedState> {
-  const [r] = await db.query<{ watermark: Date | null; runs: unknown }>(`SELECT watermark, runs FROM ${db.dialect.ident(TARGET.state)} WHERE pipeline = $1`, [pipeline]);
-  return { watermark: r?.watermark ?? null, runs: Number(r?.runs ?? 0) };
+  const [r] = await db.query<{ watermark: Date | null; version: unknown }>(`SELECT watermark, version FROM ${db.dialect.ident(TARGET.state)} WHERE pipeline = $1`, [pipeline]);
+  return { watermark: r?.watermark ?? null, version: Number(r?.version ?? 0) };
 }
 
-export async function saveState(tx: SqlEngine, pipeline: string, watermark: Date | null, runs: number): Promise<void> {
+export async function saveState(tx: SqlEngine, pipeline: string, watermark: Date | null, version: number): Promise<void> {
   const state = tx.dialect.ident(TARGET.state);
   await tx.exec(`DELETE FROM ${state} WHERE pipeline = $1`, [pipeline]);
-  await tx.exec(`INSERT INTO ${state} (pipeline, watermark, runs) VALUES ($1, ${watermark ? 'CAST($2 AS TIMESTAMP)' : 'NULL'}, ${watermark ? '$3' : '$2'})`, watermark ? [pipeline, utcText(watermark), runs] : [pipeline, runs]);
+  await tx.exec(`INSERT INTO ${state} (pipeline, watermark, version) VALUES ($1, ${watermark ? 'CAST($2 AS TIMESTAMP)' : 'NULL'}, ${watermark ? '$3' : '$2'})`, watermark ? [pipeline, utcText(watermark), version] : [pipeline, version]);
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -190,10 +209,11 @@ export async function extractRun(src: SqlEngine, target: SqlEngine, options: Ext
  */
 export const writeAtomically: WriteRun = (target, rows, saved, next, o) =>
   target.transaction(async (tx) => {
+    await checkFence(tx, o.pipeline, saved.version);
     await stageRows(tx, rows);
     await mergeStage(tx);
     await o.checkpoint?.('data-written');
-    await saveState(tx, o.pipeline, next, saved.runs + 1);
+    await saveState(tx, o.pipeline, next, saved.version + 1);
   });
 
 /** An extractor around a plan (the reference's, or a learner's), writing atomically. */
@@ -237,14 +257,14 @@ export const moduleUrl = import.meta.url;
 
 /** The state table's rows as they are (to replay a window: restore them and run again). */
 export async function snapshotState(db: SqlEngine): Promise<(SavedState & { pipeline: string })[]> {
-  const rows = await db.query<{ pipeline: string; watermark: Date | null; runs: unknown }>(`SELECT pipeline, watermark, runs FROM ${db.dialect.ident(TARGET.state)}`);
-  return rows.map((r) => ({ pipeline: r.pipeline, watermark: r.watermark, runs: Number(r.runs) }));
+  const rows = await db.query<{ pipeline: string; watermark: Date | null; version: unknown }>(`SELECT pipeline, watermark, version FROM ${db.dialect.ident(TARGET.state)}`);
+  return rows.map((r) => ({ pipeline: r.pipeline, watermark: r.watermark, version: Number(r.version) }));
 }
 
 /** Puts the state table back to a `snapshotState` (one transaction). */
 export async function restoreState(db: SqlEngine, rows: readonly (SavedState & { pipeline: string })[]): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${tx.dialect.ident(TARGET.state)}`);
-    for (const r of rows) await saveState(tx, r.pipeline, r.watermark, r.runs);
+    for (const r of rows) await saveState(tx, r.pipeline, r.watermark, r.version);
   });
 }

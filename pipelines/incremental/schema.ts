@@ -61,7 +61,7 @@ export async function createSourceTable(src: SqlEngine, table = 'orders'): Promi
 /**
  * The target's tables. `orders` has no primary key, as in most warehouses (Snowflake, BigQuery
  * and Redshift do not enforce one): a loader that appends where it should merge doubles rows
- * silently instead of failing. The state table holds one row per pipeline: its watermark.
+ * silently instead of failing. The state table holds one row per pipeline: its watermark, and a version every write bumps (the fence).
  */
 export async function createTargetTables(db: SqlEngine): Promise<void> {
   const { types: t, ident } = db.dialect;
@@ -69,7 +69,7 @@ export async function createTargetTables(db: SqlEngine): Promise<void> {
     revenue ${t.decimal(14, 2)}, status ${t.text}, updated_at ${t.timestamp}, deleted ${t.bool}`;
   await db.exec(`CREATE TABLE ${ident(TARGET.orders)} (${cols})`);
   await db.exec(`CREATE TABLE ${ident(TARGET.stage)} (${cols})`);
-  await db.exec(`CREATE TABLE ${ident(TARGET.state)} (pipeline ${t.text} NOT NULL, watermark ${t.timestamp}, runs ${t.int} NOT NULL)`);
+  await db.exec(`CREATE TABLE ${ident(TARGET.state)} (pipeline ${t.text} NOT NULL, watermark ${t.timestamp}, version ${t.int} NOT NULL)`);
 }
 
 /** The source's rows as the target should hold them (transform `version`): the select list of every extraction. */
