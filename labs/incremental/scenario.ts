@@ -187,7 +187,10 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
     await impl.extract(extractor, cleanDb);
     const clean = await fingerprint(cleanDb, TARGET.orders);
     const cleanRows = byId(await rowHashes(cleanDb, TARGET.orders));
-    if (!child) return { killed: false, signal: null, stateAfterCrash: null, crashedThenRerun: clean, clean, missing: [], doubled: [], error: 'skipped' };
+    if (!child) {
+      await cleanDb.close();
+      return { killed: false, signal: null, stateAfterCrash: null, crashedThenRerun: clean, clean, missing: [], doubled: [], error: 'skipped' };
+    }
     const loc = await crashTarget(engines, ctx.engine, ctx.workDir);
     const proc = await child.run({ source: impl.source, sourceUrl: srcUrl, target: loc, options: {}, crashAt: 'data-written' });
     const db = await openTargetAt(loc);
@@ -201,6 +204,7 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
       return { killed: proc.killed, signal: proc.exit.signal, stateAfterCrash, crashedThenRerun, clean, missing, doubled, ...(proc.error ? { error: proc.error } : {}) };
     } finally {
       await db.close();
+      await cleanDb.close();
     }
   })();
 
@@ -254,6 +258,8 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
   const srcIds = new Set((await admin.query<{ id: unknown }>('SELECT id FROM orders')).map((r) => Number(r.id)));
   const stillInTarget = [...new Set((await target.query<{ id: unknown }>(`SELECT id FROM ${target.dialect.ident(TARGET.orders)}`)).map((r) => Number(r.id)))].filter((id) => !srcIds.has(id)).sort((a, b) => a - b);
 
+  // Done with the engines (a property test runs many scenarios on one engine set; `stopAll` would close them too).
+  for (const db of [extractor, admin, target, naive]) await db.close();
   return {
     txs,
     lastWriter,
