@@ -40,10 +40,10 @@ const failed = (ev: ScenarioEvidence) =>
     .map(([id, check]) => ({ id, ...check(ev) }))
     .filter((c) => !c.passed);
 
-async function scenario(impl: IncrementalImpl, opts: { engine?: TargetEngineName; seed?: number; initialRows?: number; skipCrash?: boolean } = {}) {
+async function scenario(impl: IncrementalImpl, opts: { engine?: TargetEngineName; seed?: number; initialRows?: number; writers?: number; extractions?: number; skipCrash?: boolean } = {}) {
   const ctx = testContext(engines);
   try {
-    const workload = generateWorkload(new Prng(opts.seed ?? 42).fork('incremental'), { initialRows: opts.initialRows ?? 250 });
+    const workload = generateWorkload(new Prng(opts.seed ?? 42).fork('incremental'), { initialRows: opts.initialRows ?? 250, writers: opts.writers, extractions: opts.extractions });
     return await runScenario({ engines, engine: opts.engine ?? 'duckdb', workDir: ctx.workDir, skipCrash: opts.skipCrash }, impl, workload);
   } finally {
     ctx.cleanup();
@@ -64,16 +64,17 @@ describe.each(['duckdb', 'postgres'] as const)('incremental on %s', (engine) => 
 });
 
 describe('incremental: claims as properties', () => {
-  it('claim 1 (and 2, 3, 5, 6): for any seed, target = source by key and fingerprint after the workload and a final run', async () => {
+  it('claim 1 (and 2, 3, 5, 6): for any seed, 3–5 writers, 3–8 extractions, target = source by key and fingerprint after the workload and a final run', async () => {
+    const arb = fc.record({ seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }), writers: fc.integer({ min: 3, max: 5 }), extractions: fc.integer({ min: 3, max: 8 }), initialRows: fc.integer({ min: 20, max: 80 }) });
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (seed) => {
-        const ev = await scenario(referenceImpl, { seed, initialRows: 60, skipCrash: true });
+      fc.asyncProperty(arb, async ({ seed, writers, extractions, initialRows }) => {
+        const ev = await scenario(referenceImpl, { seed, writers, extractions, initialRows, skipCrash: true });
         // The SIGKILL part of claim 4 has its own tests (above); here its rerun and replay parts.
         const bad = failed(ev).filter((c) => c.id !== 'idempotent-rerun');
-        expect(bad, `seed ${seed}: ${JSON.stringify(bad)}`).toEqual([]);
+        expect(bad, `seed ${seed}, ${writers} writers, ${extractions} extractions: ${JSON.stringify(bad)}`).toEqual([]);
         expect([ev.reruns.secondRun, ev.reruns.replay], `seed ${seed}`).toEqual([ev.reruns.before, ev.reruns.before]);
       }),
-      { numRuns: 4, seed: 11 },
+      { numRuns: 5, seed: 11 },
     );
   });
 
