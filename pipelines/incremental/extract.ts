@@ -12,6 +12,11 @@
  * start, floored to the millisecond, minus a small safety margin. The next run reads
  * `updated_at >= watermark` (inclusive: a tie at the boundary is read again) and the MERGE makes
  * re-reading a row harmless. Why it never loses a committed row: labs/incremental/README.md.
+ *
+ * The fence: the state row also carries a version that every writer of the target (a run, a
+ * backfill) reads before it reads the source and checks, inside its target transaction, before
+ * it commits — a writer overtaken by another commits nothing instead of writing older rows over
+ * newer ones.
  */
 import type { SqlEngine } from '../engines/types.ts';
 import { LabError } from '../errors.ts';
