@@ -261,6 +261,30 @@ function startJob(w: Worker, name: string, config: unknown): ChildJob {
   return proc;
 }
 
+/**
+ * Waits for a job's process to end, SIGKILLing it after `timeoutMs`. `error`: why it did not end
+ * cleanly — the timeout, or a non-zero exit — unless `killedOnPurpose()` says the parent killed
+ * it (a crash test). Used by the incremental lab's crash test.
+ */
+export async function waitForExit(
+  proc: ChildJob,
+  opts: { what: string; timeoutMs: number; killedOnPurpose: () => boolean },
+): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; error?: string }> {
+  let error: string | undefined;
+  const timer = setTimeout(() => {
+    error = `${opts.what} did not finish in ${opts.timeoutMs / 1000} s`;
+    proc.kill();
+  }, opts.timeoutMs);
+  let exit: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    exit = await proc.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!error && !opts.killedOnPurpose() && exit.code !== 0) error = `${opts.what} exited with ${exit.signal ?? exit.code}: ${proc.stderrTail()}`;
+  return { exit, ...(error ? { error } : {}) };
+}
+
 // ---------------------------------------------------------------- child side
 
 /** Writes one message to the parent, synchronously (it must be out before a SIGKILL). */
