@@ -6,6 +6,7 @@
 import type { ClaimResult } from '../contract.ts';
 import { expectedContracts, type DropSpec, type SourceRow } from '../../fixtures/schema-evolution.ts';
 import type { ScenarioEvidence, TargetRow } from './scenario.ts';
+import { parseType } from '../../pipelines/schema-evolution/types.ts';
 
 const show = (v: string | null | undefined) => (v === undefined ? '(no such column)' : v === null ? 'NULL' : v);
 
@@ -196,20 +197,22 @@ const REORDERED = new Set(['csv-header-reordered', 'column-order-swapped']);
 /** Claim 3: a file with its columns in another order loads every value into the column of its name. */
 export function byName(ev: ScenarioEvidence): ClaimResult {
   const { landed, mismatches } = compareWithSource(ev);
-  const vs: string[] = [];
+  const shifted: string[] = [];
+  const missing: string[] = [];
   const files = ev.plan.filter((s) => REORDERED.has(s.drift));
   let wrong = 0;
   for (const spec of files) {
     const n = landed.get(spec.name) ?? 0;
     const ms = mismatches.filter((m) => m.file === spec.name);
     wrong += ms.length;
-    if (ms[0]) vs.push(`${spec.what}: ${rowStory(ms, ms[0])}`);
+    if (ms[0]) shifted.push(`${spec.what}: ${rowStory(ms, ms[0])}`);
     else if (n !== spec.rows.length) {
       const run = ev.runs.find((r) => r.file === spec.name);
-      vs.push(`${spec.name} (${spec.what}) landed ${n} of ${spec.rows.length} rows: ${run?.threw ?? run?.outcome?.error ?? 'no error given'}`);
+      missing.push(`${spec.name} (${spec.what}) landed ${n} of ${spec.rows.length} rows: ${run?.threw ?? run?.outcome?.error ?? 'no error given'}`);
     }
   }
-  return verdict(vs, { reordered_files: files.map((f) => f.name).join(', '), rows_landed: files.reduce((n, f) => n + (landed.get(f.name) ?? 0), 0), values_in_wrong_column: wrong });
+  // A value in the wrong column is the story this claim tells first; a file that did not land, second.
+  return verdict([...shifted, ...missing], { reordered_files: files.map((f) => f.name).join(', '), rows_landed: files.reduce((n, f) => n + (landed.get(f.name) ?? 0), 0), values_in_wrong_column: wrong });
 }
 
 /** Claim 4: widened columns end at the producers' widest exact type and every loaded value equals the file's. */
@@ -218,13 +221,17 @@ export function wideningLossless(ev: ScenarioEvidence): ClaimResult {
   const vs: string[] = [];
   const last = [...expectedContracts(ev.plan).values()].pop();
   let wrongTypes = 0;
+  const typeStories: { story: string; kindChanged: boolean }[] = [];
   for (const want of last?.columns ?? []) {
     const got = ev.columns.find((c) => c.name === want.name);
     if (got?.type !== want.type) {
       wrongTypes++;
-      vs.push(`${want.name} is ${got?.type ?? 'missing'} in the table; the widest type the producers sent was ${want.type}`);
+      const kindChanged = !got || parseType(got.type).kind !== parseType(want.type).kind;
+      typeStories.push({ kindChanged, story: `${want.name} is ${got?.type ?? 'missing'} in the table; the widest type the producers sent was ${want.type}` });
     }
   }
+  // A column that changed kind (DECIMAL → DOUBLE, INTEGER → VARCHAR) before one merely wider than needed.
+  vs.push(...typeStories.sort((a, b) => Number(b.kindChanged) - Number(a.kindChanged)).map((t) => t.story));
   const first = mismatches[0];
   if (first) vs.unshift(`first value that changed: ${first.file} order ${first.orderId}: ${fmtMismatch(first)}`);
   return verdict(vs, { values_compared: compared, values_changed: mismatches.length, columns_not_at_widest_type: wrongTypes });

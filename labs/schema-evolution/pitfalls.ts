@@ -11,6 +11,7 @@ import {
   fileScan,
   loadDropFile,
   logLoad,
+  nextLoadId,
   readFileSchema,
   recordContractVersion,
   type DropFile,
@@ -39,16 +40,17 @@ const positionalSelectStar: SchemaEvolutionImpl = {
         await evolveTable(tx, tables.table, current?.columns ?? null, verdict.contract);
         await recordContractVersion(tx, tables, version, file, verdict.contract, verdict.changes);
       }
-      await tx.exec(`INSERT INTO ${tx.dialect.ident(tables.table)} SELECT $1, $2, * FROM ${fileScan(file)}`, [file.name, version]);
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', rows: await countFile(tx, tables, file), version };
+      const loadId = await nextLoadId(tx, tables);
+      await tx.exec(`INSERT INTO ${tx.dialect.ident(tables.table)} SELECT $1, $2, * FROM ${fileScan(file)}`, [loadId, version]);
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await countFile(tx, file), version };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });
   },
 };
 
-async function countFile(db: SqlEngine, tables: LakeTables, file: DropFile): Promise<number> {
-  const [n] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${db.dialect.ident(tables.table)} WHERE _file = $1`, [file.name]);
+async function countFile(db: SqlEngine, file: DropFile): Promise<number> {
+  const [n] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${fileScan(file)}`);
   return Number(n!.n);
 }
 
@@ -78,13 +80,14 @@ const warnAndContinue: SchemaEvolutionImpl = {
       }
       const { ident } = tx.dialect;
       const types = new Map(contract.map((c) => [c.name, c.type]));
+      const loadId = await nextLoadId(tx, tables);
       await tx.exec(
-        `INSERT INTO ${ident(tables.table)} (_file, _contract_version, ${incoming.map((c) => ident(c.name)).join(', ')})
+        `INSERT INTO ${ident(tables.table)} (_load_id, _contract_version, ${incoming.map((c) => ident(c.name)).join(', ')})
          SELECT $1, $2, ${incoming.map((c) => `TRY_CAST(${ident(c.name)} AS ${typeName(types.get(c.name)!)})`).join(', ')} FROM ${fileScan(file)}`,
-        [file.name, version],
+        [loadId, version],
       );
       // logging.warning(...) and carry on: the warnings go to the log, the rows to the table.
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', rows: await countFile(tx, tables, file), version, ...(warnings.length ? { error: `WARNING ${warnings.join('; ')}` } : {}) };
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await countFile(tx, file), version, ...(warnings.length ? { error: `WARNING ${warnings.join('; ')}` } : {}) };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });
@@ -124,9 +127,10 @@ const unionByName: SchemaEvolutionImpl = {
       byFormat('csv').length ? `SELECT * FROM read_csv([${byFormat('csv').join(', ')}], header = true, union_by_name = true, filename = true)` : null,
     ].filter(Boolean);
     return db.transaction(async (tx) => {
+      // File k of the drops is load k: this loader logs one row per file.
       await tx.exec(
         `CREATE OR REPLACE TABLE ${ident(tables.table)} AS
-         SELECT regexp_extract(filename, '[^/]+$') AS _file, 1 AS _contract_version, * EXCLUDE (filename)
+         SELECT list_position([${all.map((f) => nameLiteral(f.name)).join(', ')}], regexp_extract(filename, '[^/]+$')) AS _load_id, 1 AS _contract_version, * EXCLUDE (filename)
          FROM (${reads.join(' UNION ALL BY NAME ')})`,
       );
       const version = 1;
@@ -135,7 +139,7 @@ const unionByName: SchemaEvolutionImpl = {
         const cols = await readFileSchema(tx, file, null);
         await recordContractVersion(tx, tables, version, file, cols, [`create ${schemaText(cols)}`]);
       }
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', rows: await countFile(tx, tables, file), version };
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId: all.length, rows: await countFile(tx, file), version };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });

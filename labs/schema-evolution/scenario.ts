@@ -55,6 +55,7 @@ export interface LogRow {
 
 /** One landed row: load metadata and each value as text (`col.field` for struct fields). */
 export interface TargetRow {
+  /** The file it came from (through the load log). */
   _file: string;
   _contract_version: number | null;
   values: Record<string, string | null>;
@@ -98,11 +99,11 @@ function kindOf(t: ColumnType): CanonicalKind {
 }
 
 /** Scalar leaves of the columns: a struct expands to its fields (`struct_extract`), recursively. */
-function leaves(db: SqlEngine, cols: readonly Column[], base?: { expr: string; path: string }): { path: string; expr: string; type: ColumnType }[] {
+function leaves(db: SqlEngine, cols: readonly Column[], qualifier = '', base?: { expr: string; path: string }): { path: string; expr: string; type: ColumnType }[] {
   return cols.flatMap((c) => {
-    const expr = base ? `struct_extract(${base.expr}, '${c.name.replace(/'/g, "''")}')` : db.dialect.ident(c.name);
+    const expr = base ? `struct_extract(${base.expr}, '${c.name.replace(/'/g, "''")}')` : qualifier + db.dialect.ident(c.name);
     const path = base ? `${base.path}.${c.name}` : c.name;
-    return c.type.kind === 'struct' ? leaves(db, c.type.fields, { expr, path }) : [{ path, expr, type: c.type }];
+    return c.type.kind === 'struct' ? leaves(db, c.type.fields, qualifier, { expr, path }) : [{ path, expr, type: c.type }];
   });
 }
 
@@ -123,13 +124,13 @@ async function leafPaths(db: SqlEngine, table: string): Promise<string[]> {
  * (INTEGER → VARCHAR) no longer hashes the same, a widened one (INTEGER → BIGINT,
  * DECIMAL(10,2) → (12,2), a struct that gained a field) does.
  */
-async function fingerprint(db: SqlEngine, table: string, paths: readonly string[], exceptFile?: string): Promise<Fingerprint> {
+async function fingerprint(db: SqlEngine, { table, log }: LakeTables, paths: readonly string[], exceptFile?: string): Promise<Fingerprint> {
   if (paths.length === 0 || !(await tableExists(db, table))) return { rows: 0, checksum: '0' };
   const now = leaves(db, await tableColumns(db, table));
   const gone = paths.filter((p) => !now.some((l) => l.path === p));
   if (gone.length) return { rows: -1, checksum: `columns gone: ${gone.join(', ')}` };
   const cols = paths.map((p) => now.find((l) => l.path === p)!).map((l) => ({ expr: l.expr, kind: kindOf(l.type) }));
-  const where = exceptFile === undefined ? '' : ` WHERE _file IS DISTINCT FROM $1`;
+  const where = exceptFile === undefined ? '' : ` WHERE _load_id NOT IN (SELECT seq FROM ${db.dialect.ident(log)} WHERE file = $1)`;
   const [r] = await db.query<{ rows: number; checksum: string }>(fingerprintSql(db.dialect, `${db.dialect.ident(table)}${where}`, cols), exceptFile === undefined ? [] : [exceptFile]);
   return { rows: Number(r!.rows), checksum: String(r!.checksum) };
 }
@@ -143,25 +144,28 @@ export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan
   const runs: FileRun[] = [];
   for (const [i, file] of files.entries()) {
     const existing = await leafPaths(db, tables.table);
-    const before = await fingerprint(db, tables.table, existing);
+    const before = await fingerprint(db, tables, existing);
     const run: FileRun = { file: file.name, before, after: before };
     try {
       run.outcome = await impl.loadFile(db, file, tables, files.slice(0, i));
     } catch (err) {
       run.threw = firstLine(err);
     }
-    run.after = await fingerprint(db, tables.table, existing, file.name);
+    run.after = await fingerprint(db, tables, existing, file.name);
     runs.push(run);
   }
 
   const hasTable = await tableExists(db, tables.table);
   const finalCols = hasTable ? await tableColumns(db, tables.table) : [];
   const data = finalCols.filter((c) => !c.name.startsWith('_'));
-  const leafCols = leaves(db, data);
+  const leafCols = leaves(db, data, 't.');
   const rows: TargetRow[] = [];
   if (hasTable) {
     const select = leafCols.map((l, i) => `CAST(${l.expr} AS VARCHAR) AS ${ident(`v${i}`)}`);
-    const raw = await db.query<Record<string, unknown>>(`SELECT _file, _contract_version${select.length ? ', ' + select.join(', ') : ''} FROM ${ident(tables.table)}`);
+    const raw = await db.query<Record<string, unknown>>(
+      `SELECT l.file AS _file, t._contract_version${select.length ? ', ' + select.join(', ') : ''}
+       FROM ${ident(tables.table)} AS t LEFT JOIN ${ident(tables.log)} AS l ON l.seq = t._load_id`,
+    );
     for (const r of raw) {
       const values: Record<string, string | null> = {};
       leafCols.forEach((l, i) => (values[l.path] = r[`v${i}`] === null ? null : String(r[`v${i}`])));
@@ -182,8 +186,10 @@ export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan
     for (const spec of plan) {
       const [r] = await db.query<{ order_id: string; version: number | null; effective_date: string | null; columns: string | null }>(
         `SELECT CAST(t.order_id AS VARCHAR) AS order_id, c.version, CAST(c.effective_date AS VARCHAR) AS effective_date, c.columns
-         FROM ${ident(tables.table)} AS t LEFT JOIN ${ident(tables.contract)} AS c ON c.version = t._contract_version
-         WHERE t._file = $1 ORDER BY t.order_id LIMIT 1`,
+         FROM ${ident(tables.table)} AS t
+         JOIN ${ident(tables.log)} AS l ON l.seq = t._load_id
+         LEFT JOIN ${ident(tables.contract)} AS c ON c.version = t._contract_version
+         WHERE l.file = $1 ORDER BY t.order_id LIMIT 1`,
         [spec.name],
       );
       if (r) lookups.push({ file: spec.name, order_id: r.order_id, version: r.version === null ? null : Number(r.version), effective_date: r.effective_date, columns: r.columns });

@@ -8,7 +8,8 @@
  * The target reads the files itself (DuckDB: read_parquet / read_json / read_csv).
  *
  * Tables (names in `LakeTables`):
- *   <table>     _file, _contract_version, then the contract's columns in contract order
+ *   <table>     _load_id (the load log's seq: file, date), _contract_version, then the contract's
+ *               columns in contract order (two integers per row: cheaper to write than the file name)
  *   <contract>  version, effective_date, effective_file, columns (`name TYPE, …`), changes, recorded_at
  *   <log>       seq, file, drop_date, status (landed | quarantined), rows, contract_version, error
  */
@@ -39,6 +40,8 @@ export interface LoadOutcome {
   file: string;
   status: 'landed' | 'quarantined';
   rows: number;
+  /** The load log's seq for this load; each landed row carries it as `_load_id`. */
+  loadId: number;
   /** Contract version the rows were loaded under (null: quarantined). */
   version: number | null;
   /** Quarantined: the one line saying why. */
@@ -50,7 +53,7 @@ export interface LoadOutcome {
 /** The check a loader runs: the reference is `checkCompatibility`; the exercise asks for one. */
 export type CompatibilityCheck = (contract: readonly Column[], incoming: readonly Column[]) => Compatibility;
 
-export const META_COLUMNS = ['_file', '_contract_version'] as const;
+export const META_COLUMNS = ['_load_id', '_contract_version'] as const;
 
 /** The table function that reads a file, by format (the header names a CSV's columns). */
 export function fileScan(file: Pick<DropFile, 'path' | 'format'>): string {
@@ -138,7 +141,7 @@ export async function evolveTable(tx: SqlEngine, table: string, current: readonl
   const { ident, types: t } = tx.dialect;
   const q = ident(table);
   if (!current) {
-    const cols = [`_file ${t.text} NOT NULL`, `_contract_version ${t.int} NOT NULL`, ...next.map((c) => `${ident(c.name)} ${typeName(c.type)}`)];
+    const cols = [`_load_id ${t.int} NOT NULL`, `_contract_version ${t.int} NOT NULL`, ...next.map((c) => `${ident(c.name)} ${typeName(c.type)}`)];
     await tx.exec(`CREATE TABLE ${q} (${cols.join(', ')})`);
     return;
   }
@@ -161,13 +164,18 @@ export async function recordContractVersion(tx: SqlEngine, tables: LakeTables, v
   );
 }
 
-/** Appends to the load log (inside the caller's transaction, or alone for a quarantine). */
+/** The next load's id (the log's next seq); read inside the load's transaction. */
+export async function nextLoadId(db: SqlEngine, tables: LakeTables): Promise<number> {
+  const [r] = await db.query<{ id: number }>(`SELECT COALESCE(max(seq), 0) + 1 AS id FROM ${db.dialect.ident(tables.log)}`);
+  return Number(r!.id);
+}
+
+/** Appends the load's row to the load log (inside the load's transaction, or alone for a quarantine). */
 export async function logLoad(db: SqlEngine, tables: LakeTables, file: DropFile, outcome: LoadOutcome): Promise<void> {
-  const log = db.dialect.ident(tables.log);
   await db.exec(
-    `INSERT INTO ${log} (seq, file, drop_date, status, rows, contract_version, error)
-     SELECT COALESCE(max(seq), 0) + 1, $1, ${db.dialect.dateParam('$2')}, $3, $4, $5, $6 FROM ${log}`,
-    [file.name, file.date, outcome.status, outcome.rows, outcome.version, outcome.error ?? null],
+    `INSERT INTO ${db.dialect.ident(tables.log)} (seq, file, drop_date, status, rows, contract_version, error)
+     VALUES ($1, $2, ${db.dialect.dateParam('$3')}, $4, $5, $6, $7)`,
+    [outcome.loadId, file.name, file.date, outcome.status, outcome.rows, outcome.version, outcome.error ?? null],
   );
 }
 
@@ -176,14 +184,14 @@ export async function logLoad(db: SqlEngine, tables: LakeTables, file: DropFile,
  * contract column's type (lossless: the check made the contract hold the file's type). Columns of
  * the contract the file does not have are left NULL — the check lets that through only for none.
  */
-export async function insertByName(tx: SqlEngine, table: string, file: DropFile, columns: readonly Column[], contract: readonly Column[], version: number): Promise<number> {
+export async function insertByName(tx: SqlEngine, table: string, file: DropFile, columns: readonly Column[], contract: readonly Column[], load: { id: number; version: number }): Promise<number> {
   const { ident } = tx.dialect;
   const types = new Map(contract.map((c) => [c.name, c.type]));
   const names = columns.map((c) => ident(c.name));
   const values = columns.map((c) => `CAST(${ident(c.name)} AS ${typeName(types.get(c.name) ?? c.type)})`);
   await tx.exec(
-    `INSERT INTO ${ident(table)} (_file, _contract_version, ${names.join(', ')}) SELECT $1, $2, ${values.join(', ')} FROM ${fileScan(file)}`,
-    [file.name, version],
+    `INSERT INTO ${ident(table)} (_load_id, _contract_version, ${names.join(', ')}) SELECT $1, $2, ${values.join(', ')} FROM ${fileScan(file)}`,
+    [load.id, load.version],
   );
   // The file's row count (Parquet: from its footer), not a scan of the growing table.
   const [n] = await tx.query<{ n: number }>(`SELECT count(*) AS n FROM ${fileScan(file)}`);
@@ -196,7 +204,7 @@ export async function loadDropFile(db: SqlEngine, file: DropFile, tables: LakeTa
   const incoming = await readFileSchema(db, file, current?.columns ?? null);
   const verdict: Compatibility = current ? check(current.columns, incoming) : { compatible: true, contract: incoming, changes: [`create ${schemaText(incoming)}`] };
   if (!verdict.compatible) {
-    const outcome: LoadOutcome = { file: file.name, status: 'quarantined', rows: 0, version: null, error: quarantineLine(file.name, verdict.breaking) };
+    const outcome: LoadOutcome = { file: file.name, status: 'quarantined', loadId: await nextLoadId(db, tables), rows: 0, version: null, error: quarantineLine(file.name, verdict.breaking) };
     await logLoad(db, tables, file, outcome);
     return outcome;
   }
@@ -207,8 +215,9 @@ export async function loadDropFile(db: SqlEngine, file: DropFile, tables: LakeTa
       await evolveTable(tx, tables.table, current?.columns ?? null, verdict.contract);
       await recordContractVersion(tx, tables, version, file, verdict.contract, verdict.changes);
     }
-    const rows = await insertByName(tx, tables.table, file, incoming, verdict.contract, version);
-    const outcome: LoadOutcome = { file: file.name, status: 'landed', rows, version, changes: verdict.changes };
+    const loadId = await nextLoadId(tx, tables);
+    const rows = await insertByName(tx, tables.table, file, incoming, verdict.contract, { id: loadId, version });
+    const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows, version, changes: verdict.changes };
     await logLoad(tx, tables, file, outcome);
     return outcome;
   });
