@@ -6,16 +6,20 @@ import { compareWithSource, additiveFlows, breakingStopped, byName, schemaHistor
 import { referenceImpl, runScenario, type SchemaEvolutionImpl, type ScenarioEvidence } from './scenario.ts';
 import { schemaEvolutionPitfalls } from './pitfalls.ts';
 import { benchmarkLoad, type LoadBenchmark } from './bench.ts';
+import { defaultProduce, registryCompatibility, runEventScenario, REGISTRY_MODE, type EventEvidence } from './events.ts';
 
 export interface SchemaEvolutionState {
   plan: DropSpec[];
   files: DropFile[];
   scenario?: ScenarioEvidence;
+  events?: EventEvidence;
   bench?: LoadBenchmark;
 }
 
 /** Rows per daily file: 1,000 at scale 1 (capped: order ids are day·100000 + n). */
 export const rowsPerFile = (scale: number) => Math.max(20, Math.min(99_999, Math.round(1000 * scale)));
+/** Events per accepted writer schema: 20 at scale 1. */
+export const eventsPerVersion = (scale: number) => Math.max(3, Math.min(1000, Math.round(20 * scale)));
 
 const claim =
   (fn: (ev: ScenarioEvidence) => ClaimResult) =>
@@ -43,7 +47,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
   id: 'schema-evolution',
   title: 'Schema evolution: additive drift flows in, breaking drift is stopped, nothing is shifted or truncated',
   question: 'How do you handle schema drift / schema evolution in production?',
-  needs: [],
+  needs: ['kafka'],
   engines: ['duckdb'],
   reference: referenceImpl,
   pitfalls: schemaEvolutionPitfalls,
@@ -74,6 +78,15 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
         ctx.out.table(ev.contract.map((c) => ({ version: c.version, effective: c.effective_date, file: c.effective_file, changes: c.changes })));
         const l = ev.lookups.find((x) => (x.version ?? 0) > 2);
         if (l) ctx.out.note(`which schema was order ${l.order_id} loaded under? v${l.version}, in effect since ${l.effective_date}: ${l.columns}`);
+      },
+    },
+    {
+      title: `Events on Kafka in Avro: writer schemas v1 … v7 proposed to the registry (${REGISTRY_MODE}), then consumers on the oldest and newest reader schemas`,
+      async run(ctx, impl, state) {
+        state.events = await runEventScenario(ctx, impl.produce ?? defaultProduce, new Prng(ctx.seed).fork('events'), eventsPerVersion(ctx.scale));
+        const ev = state.events;
+        ctx.out.table(ev.proposals.map((p) => ({ proposal: p.name, change: p.what, backward: p.verdicts.BACKWARD[1], forward: p.verdicts.FORWARD[1], full: p.verdicts.FULL[1], written: p.written, producer_error: (p.error ?? '').replace(/^schema rejected for \S+ under \w+: /, '') })));
+        for (const r of ev.readers) ctx.out.note(`${r.reader} consumer: ${r.messages.filter((m) => m.value !== null).length}/${ev.total} messages decoded`);
       },
     },
     {
@@ -112,6 +125,12 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       check: claim(wideningLossless),
     },
     {
+      id: 'registry-compatibility',
+      title: 'Registry compatibility before produce',
+      statement: `Under ${REGISTRY_MODE} (backward and forward, against every version), adding a field with a default is accepted and removing one with a default too; adding one without a default, removing one without, or changing a type is refused before a message is written; consumers on the oldest and the newest reader schema read every message on the topic.`,
+      check: (s) => (s.events ? registryCompatibility(s.events) : { passed: false, evidence: {}, counterexample: 'the events scenario did not run' }),
+    },
+    {
       id: 'schema-history',
       title: 'Schema history is queryable',
       statement: 'Each contract version is recorded with the day it took effect and its columns; each row names the version it was loaded under, and a join answers "which schema was this row loaded under".',
@@ -127,6 +146,9 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       schema_files_quarantined: ev ? ev.runs.filter((r) => r.outcome?.status === 'quarantined').length : 0,
       schema_values_changed: cmp?.mismatches.length ?? 0,
       schema_contract_versions: ev?.contract.length ?? 0,
+      schema_registry_versions: s.events ? s.events.proposals.filter((p) => p.written > 0).length : 0,
+      schema_registry_rejected: s.events ? s.events.proposals.filter((p) => p.error).length : 0,
+      schema_events: s.events?.total ?? 0,
       schema_load_ms: Math.round(s.bench?.loaderMs ?? 0),
       schema_copy_ms: Math.round(s.bench?.copyMs ?? 0),
       // Throughput of the loader over that of the plain insert (target ≥ 0.7).
@@ -166,6 +188,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       'breaking-stopped': 'A contract column missing from the file, or a type with no lossless supertype, must come back compatible: false, naming the column, the contract type and the file type (`missing` when absent).',
       'by-name': 'Match incoming columns to the contract by name (a Map), never by index.',
       'widening-lossless': 'Widen to the smallest exact type that holds both (BIGINT, DECIMAL(max int digits + max scale, max scale)); never to DOUBLE or VARCHAR.',
+      'registry-compatibility': 'Not your function: the events part uses the reference producer. If this fails, the broker or the registry check broke.',
       'schema-history': 'Report a change (changes non-empty) exactly when the contract grows or widens: each one becomes a contract version.',
     },
   },

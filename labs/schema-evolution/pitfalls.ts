@@ -2,7 +2,9 @@
  * The drift handling interview answers commonly give, each with one defect. The lab runs them
  * through the same claim checks as the reference loader; each must be rejected by at least one.
  */
+import avro from 'avsc';
 import type { Pitfall } from '../contract.ts';
+import { frame } from '../../pipelines/schema-evolution/registry.ts';
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { nameLiteral } from '../../pipelines/engines/sql-common.ts';
 import {
@@ -146,6 +148,29 @@ const unionByName: SchemaEvolutionImpl = {
   },
 };
 
+/**
+ * The producer skips the registry: it serialises with whatever schema its code has and stamps the
+ * subject's latest registered id, as a serializer set to "use the latest version, never register"
+ * does. Compatible changes still work; a breaking one reaches every consumer, which decodes its
+ * bytes under the wrong writer schema — an error, or worse, values read from the wrong bytes.
+ */
+const produceWithoutRegistryCheck: SchemaEvolutionImpl = {
+  loadFile: (db, file, tables) => loadDropFile(db, file, tables),
+  async produce(kafka, registry, topic, schema, records) {
+    const subject = `${topic}-value`;
+    const id = registry.latestId(subject) ?? registry.register(subject, schema);
+    const type = avro.Type.forSchema(schema as never);
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: String(r.order_id), value: frame(id, type.toBuffer(r)) })) });
+    } finally {
+      await producer.disconnect();
+    }
+    return id;
+  },
+};
+
 export const schemaEvolutionPitfalls: Pitfall<SchemaEvolutionImpl>[] = [
   {
     name: 'positional-select-star',
@@ -182,5 +207,14 @@ export const schemaEvolutionPitfalls: Pitfall<SchemaEvolutionImpl>[] = [
       'amount DOUBLE, the VARCHAR quantity makes quantity VARCHAR for every day, the renamed column becomes a second column ' +
       'and the removed one a day of NULLs. No file is ever stopped.',
     impl: unionByName,
+  },
+  {
+    name: 'produce-without-registry-check',
+    title: 'producer serialises with its own schema and never asks the registry',
+    description:
+      'Registration is "someone else\'s job": the producer encodes with the schema in its code and stamps the latest registered ' +
+      'id. Removing a field without a default or changing its type then reaches every consumer, which reads the bytes under ' +
+      'the wrong schema and fails — or misreads them.',
+    impl: produceWithoutRegistryCheck,
   },
 ];

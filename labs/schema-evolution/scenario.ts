@@ -11,10 +11,15 @@ import { fingerprintSql } from '../../pipelines/engines/sql-common.ts';
 import { createLake, loadDropFile, tableColumns, type DropFile, type LakeTables, type LoadOutcome } from '../../pipelines/schema-evolution/loader.ts';
 import { typeName, type Column, type ColumnType } from '../../pipelines/schema-evolution/types.ts';
 import type { DropSpec } from '../../fixtures/schema-evolution.ts';
+import type { ProduceFn } from './events.ts';
 
-/** What a candidate loader provides: load one dropped file (earlier drops in `history`, oldest first). */
+/**
+ * What a candidate provides: load one dropped file (earlier drops in `history`, oldest first), and
+ * optionally how events are produced under a writer schema (default: register with the registry first).
+ */
 export interface SchemaEvolutionImpl {
   loadFile(db: SqlEngine, file: DropFile, tables: LakeTables, history: readonly DropFile[]): Promise<LoadOutcome>;
+  produce?: ProduceFn;
 }
 
 export const referenceImpl: SchemaEvolutionImpl = { loadFile: (db, file, tables) => loadDropFile(db, file, tables) };
