@@ -2,9 +2,8 @@
  * The drift handling interview answers commonly give, each with one defect. The lab runs them
  * through the same claim checks as the reference loader; each must be rejected by at least one.
  */
-import avro from 'avsc';
 import type { Pitfall } from '../contract.ts';
-import { frame } from '../../pipelines/schema-evolution/registry.ts';
+import { sendFramed } from '../../pipelines/schema-evolution/registry.ts';
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { nameLiteral } from '../../pipelines/engines/sql-common.ts';
 import {
@@ -149,24 +148,17 @@ const unionByName: SchemaEvolutionImpl = {
 };
 
 /**
- * The producer skips the registry: it serialises with whatever schema its code has and stamps the
- * subject's latest registered id, as a serializer set to "use the latest version, never register"
- * does. Compatible changes still work; a breaking one reaches every consumer, which decodes its
- * bytes under the wrong writer schema — an error, or worse, values read from the wrong bytes.
+ * The producer registers its schema without the compatibility check (auto-register on a subject
+ * left at NONE, or a client that skips the check "because the registry is slow"): every schema gets
+ * an id and its messages are framed correctly — and a breaking one reaches every consumer, whose
+ * reader schema cannot resolve it: the v1 consumer fails on the messages without `status`, and on
+ * those whose amount is a string.
  */
 const produceWithoutRegistryCheck: SchemaEvolutionImpl = {
   loadFile: (db, file, tables) => loadDropFile(db, file, tables),
   async produce(kafka, registry, topic, schema, records) {
-    const subject = `${topic}-value`;
-    const id = registry.latestId(subject) ?? registry.register(subject, schema);
-    const type = avro.Type.forSchema(schema as never);
-    const producer = kafka.producer();
-    await producer.connect();
-    try {
-      await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: String(r.order_id), value: frame(id, type.toBuffer(r)) })) });
-    } finally {
-      await producer.disconnect();
-    }
+    const id = registry.register(`${topic}-value`, schema, { check: false });
+    await sendFramed(kafka, topic, id, schema, records);
     return id;
   },
 };
@@ -210,11 +202,11 @@ export const schemaEvolutionPitfalls: Pitfall<SchemaEvolutionImpl>[] = [
   },
   {
     name: 'produce-without-registry-check',
-    title: 'producer serialises with its own schema and never asks the registry',
+    title: 'registers every schema without the compatibility check (subject at NONE), then produces',
     description:
-      'Registration is "someone else\'s job": the producer encodes with the schema in its code and stamps the latest registered ' +
-      'id. Removing a field without a default or changing its type then reaches every consumer, which reads the bytes under ' +
-      'the wrong schema and fails — or misreads them.',
+      'The registry is used as a lookup of ids, not as a gate: auto-register on a subject left at compatibility NONE. Every ' +
+      'schema gets in, so removing a field without a default or changing its type reaches the consumers, whose reader ' +
+      'schemas cannot resolve those messages: they fail on them (or skip them, and the data is lost to them).',
     impl: produceWithoutRegistryCheck,
   },
 ];

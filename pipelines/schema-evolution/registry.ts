@@ -75,14 +75,18 @@ export class SchemaRegistry {
 
   constructor(readonly mode: CompatibilityMode) {}
 
-  /** Registers `schema` under `subject` (the same schema again returns its id), or throws IncompatibleSchemaError. */
-  register(subject: string, schema: AvroSchema): number {
+  /**
+   * Registers `schema` under `subject` (the same schema again returns its id), or throws
+   * IncompatibleSchemaError. `check: false` registers without the compatibility check (what a
+   * subject set to NONE, or a producer that skips the check, gets).
+   */
+  register(subject: string, schema: AvroSchema, opts: { check?: boolean } = {}): number {
     const type = avro.Type.forSchema(schema as never);
     const fingerprint = type.fingerprint('sha256').toString('hex');
     const versions = this.subjects.get(subject) ?? [];
     const same = versions.find((v) => v.fingerprint === fingerprint);
     if (same) return same.id;
-    if (this.mode !== 'NONE') {
+    if (this.mode !== 'NONE' && opts.check !== false) {
       const why = compatibilityError(this.mode, type, versions.map((v) => v.type));
       if (why) throw new IncompatibleSchemaError(subject, this.mode, why);
     }
@@ -121,12 +125,8 @@ export function unframe(message: Buffer): { id: number; payload: Buffer } {
   return { id: message.readUInt32BE(1), payload: message.subarray(5) };
 }
 
-/**
- * Produces `records` under the writer `schema`: registers it first (the compatibility check), so
- * an incompatible schema throws before a single message is written.
- */
-export async function produceWithRegistry(kafka: Kafka, registry: SchemaRegistry, topic: string, schema: AvroSchema, records: readonly Record<string, unknown>[]): Promise<number> {
-  const id = registry.register(`${topic}-value`, schema);
+/** Sends `records` encoded with the writer `schema`, each framed with schema id `id`, keyed by order id. */
+export async function sendFramed(kafka: Kafka, topic: string, id: number, schema: AvroSchema, records: readonly Record<string, unknown>[]): Promise<void> {
   const type = avro.Type.forSchema(schema as never);
   const producer = kafka.producer();
   await producer.connect();
@@ -135,6 +135,15 @@ export async function produceWithRegistry(kafka: Kafka, registry: SchemaRegistry
   } finally {
     await producer.disconnect();
   }
+}
+
+/**
+ * Produces `records` under the writer `schema`: registers it first (the compatibility check), so
+ * an incompatible schema throws before a single message is written.
+ */
+export async function produceWithRegistry(kafka: Kafka, registry: SchemaRegistry, topic: string, schema: AvroSchema, records: readonly Record<string, unknown>[]): Promise<number> {
+  const id = registry.register(`${topic}-value`, schema);
+  await sendFramed(kafka, topic, id, schema, records);
   return id;
 }
 
