@@ -4,7 +4,7 @@ import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
 import { Prng } from '../fixtures/prng.ts';
 import { dropPlan, writeDropFiles, type DropSpec } from '../fixtures/schema-evolution.ts';
 import { checkCompatibility, losslessSupertype } from '../pipelines/schema-evolution/compat.ts';
-import { createLake, loadDropFile, type DropFile } from '../pipelines/schema-evolution/loader.ts';
+import { createLake, loadDropFile, tableColumns, type DropFile } from '../pipelines/schema-evolution/loader.ts';
 import { parseType, typeName, type ColumnType } from '../pipelines/schema-evolution/types.ts';
 import { LAKE_TABLES, referenceImpl, runScenario, type SchemaEvolutionImpl, type ScenarioEvidence } from '../labs/schema-evolution/scenario.ts';
 import { additiveFlows, breakingStopped, byName, schemaHistory, wideningLossless } from '../labs/schema-evolution/claims.ts';
@@ -126,21 +126,43 @@ describe('schema-evolution: files → lake table on DuckDB (reference loader)', 
     expect(d06.columns).toContain('customer_id BIGINT, amount DECIMAL(10,2)');
   });
 
-  it('each file loads atomically: a failure after any statement leaves table, contract and log as they were', async () => {
-    const db = await engines.target('duckdb', 'schema_evolution_atomic');
-    const tables = LAKE_TABLES;
-    await createLake(db, tables);
-    for (const f of files.slice(0, 3)) await loadDropFile(db, f, tables);
-    const state = async () => ({
-      columns: await db.query(`DESCRIBE ${tables.table}`),
-      rows: await db.query(`SELECT count(*) AS n, sum(order_id) AS s FROM ${tables.table}`),
-      contract: await db.query(`SELECT version, columns FROM ${tables.contract} ORDER BY version`),
-      log: await db.query(`SELECT seq, file, status FROM ${tables.log} ORDER BY seq`),
+  for (const engine of ['duckdb', 'postgres'] as const) {
+    it(`each file loads atomically (${engine}): a failure after any statement leaves table, contract and log as they were`, async () => {
+      const db = await engines.target(engine, `schema_evolution_atomic_${engine}`);
+      const reader = engine === 'duckdb' ? db : await engines.duckdb();
+      const tables = LAKE_TABLES;
+      await createLake(db, tables);
+      for (const f of files.slice(0, 3)) await loadDropFile(db, f, tables, checkCompatibility, reader);
+      const state = async () => ({
+        columns: await tableColumns(db, tables.table),
+        rows: await db.query(`SELECT count(*) AS n, sum(order_id) AS s FROM ${tables.table}`),
+        contract: await db.query(`SELECT version, columns FROM ${tables.contract} ORDER BY version`),
+        log: await db.query(`SELECT seq, file, status FROM ${tables.log} ORDER BY seq`),
+      });
+      // d04 adds a column: DDL, contract version, rows and log row — all or nothing.
+      const statements = await expectAllOrNothing(db, (d) => loadDropFile(d, files[3]!, tables, checkCompatibility, reader), state);
+      expect(statements).toBeGreaterThanOrEqual(5);
+      expect((await state()).contract).toHaveLength(2);
     });
-    // d04 adds a column: DDL, contract version, rows and log row — all or nothing.
-    const statements = await expectAllOrNothing(db, (d) => loadDropFile(d, files[3]!, tables), state);
-    expect(statements).toBeGreaterThanOrEqual(6);
-    expect((await state()).contract).toHaveLength(2);
+  }
+});
+
+describe('schema-evolution: the same loader on PostgreSQL (files read by DuckDB, rows through the engine layer)', () => {
+  it('claims additive-flows, breaking-stopped, by-name, widening-lossless, schema-history hold on PostgreSQL; ship is JSONB, its fields still compared', async () => {
+    const db = await engines.target('postgres', 'schema_evolution_pg');
+    const ev = await runScenario(db, referenceImpl, plan, files, await engines.duckdb());
+    for (const [id, check] of Object.entries(CLAIMS)) expect(check(ev).counterexample, id).toBeUndefined();
+    expect(ev.columns.map((c) => `${c.name} ${c.type}`)).toEqual([
+      '_load_id INTEGER', '_contract_version INTEGER', 'order_id INTEGER', 'customer_id BIGINT', 'amount DECIMAL(12,2)', 'status VARCHAR', 'quantity INTEGER', 'discount DECIMAL(12,4)', 'ship JSONB',
+    ]);
+    expect(ev.rows.some((r) => r._file === 'd09_orders.parquet' && r.values['ship.zip'] !== null)).toBe(true);
+  });
+
+  it('pitfall positional-select-star is rejected on PostgreSQL too (rows inserted by position)', async () => {
+    const db = await engines.target('postgres', 'schema_evolution_pg_pos');
+    const ev = await runScenario(db, schemaEvolutionPitfalls.find((p) => p.name === 'positional-select-star')!.impl, plan, files, await engines.duckdb());
+    expect(byName(ev).passed).toBe(false);
+    expect(byName(ev).counterexample).toMatch(EXPECTED_REJECTION['positional-select-star']!.shows['by-name']!);
   });
 });
 

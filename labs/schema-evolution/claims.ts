@@ -224,10 +224,11 @@ export function wideningLossless(ev: ScenarioEvidence): ClaimResult {
   const typeStories: { story: string; kindChanged: boolean }[] = [];
   for (const want of last?.columns ?? []) {
     const got = ev.columns.find((c) => c.name === want.name);
-    if (got?.type !== want.type) {
+    const spelled = ev.spelling[want.type] ?? want.type;
+    if (got?.type !== spelled) {
       wrongTypes++;
-      const kindChanged = !got || parseType(got.type).kind !== parseType(want.type).kind;
-      typeStories.push({ kindChanged, story: `${want.name} is ${got?.type ?? 'missing'} in the table; the widest type the producers sent was ${want.type}` });
+      const kindChanged = !got || parseType(got.type).kind !== parseType(spelled).kind;
+      typeStories.push({ kindChanged, story: `${want.name} is ${got?.type ?? 'missing'} in the table; the widest type the producers sent was ${want.type}${spelled !== want.type ? ` (${spelled} here)` : ''}` });
     }
   }
   // A column that changed kind (DECIMAL → DOUBLE, INTEGER → VARCHAR) before one merely wider than needed.

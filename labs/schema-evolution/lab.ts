@@ -6,6 +6,7 @@ import { compareWithSource, additiveFlows, breakingStopped, byName, schemaHistor
 import { referenceImpl, runScenario, type SchemaEvolutionImpl, type ScenarioEvidence } from './scenario.ts';
 import { schemaEvolutionPitfalls } from './pitfalls.ts';
 import { benchmarkLoad, type LoadBenchmark } from './bench.ts';
+import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
 import { defaultProduce, registryCompatibility, runEventScenario, REGISTRY_MODE, type EventEvidence } from './events.ts';
 
 export interface SchemaEvolutionState {
@@ -48,7 +49,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
   title: 'Schema evolution: additive drift flows in, breaking drift is stopped, nothing is shifted or truncated',
   question: 'How do you handle schema drift / schema evolution in production?',
   needs: ['kafka'],
-  engines: ['duckdb'],
+  engines: ['duckdb', 'postgres'],
   reference: referenceImpl,
   pitfalls: schemaEvolutionPitfalls,
   newState: () => ({ plan: [], files: [] }),
@@ -67,7 +68,9 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       title: 'Load each file in date order: read its schema, check it against the contract, evolve + load by name in one transaction, or quarantine',
       async run(ctx, impl, state) {
         const db = await ctx.engines.target(ctx.engine, 'schema_evolution');
-        state.scenario = await runScenario(db, impl, state.plan, state.files);
+        // A target that cannot read the files gets their rows from DuckDB, through the engine layer.
+        const reader = lakeDialect(db).readsFiles ? db : await ctx.engines.duckdb();
+        state.scenario = await runScenario(db, impl, state.plan, state.files, reader);
         ctx.out.table(fileTable(state.scenario));
       },
     },
@@ -174,7 +177,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
     load(mod) {
       if (typeof mod.checkCompatibility !== 'function') throw new Error('export a function checkCompatibility(contract, incoming)');
       const check = mod.checkCompatibility as CompatibilityCheck;
-      return { loadFile: (db, file, tables) => loadDropFile(db, file, tables, check) } satisfies SchemaEvolutionImpl;
+      return { loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, check, reader) } satisfies SchemaEvolutionImpl;
     },
     hints: [
       'Match by name: build a Map of the incoming columns by name and walk the contract\'s columns. A contract column the file lacks is breaking (removed — or renamed, if a new column of the same type turned up).',

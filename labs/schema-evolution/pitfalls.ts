@@ -4,24 +4,26 @@
  */
 import type { Pitfall } from '../contract.ts';
 import { sendFramed } from '../../pipelines/schema-evolution/registry.ts';
-import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { nameLiteral } from '../../pipelines/engines/sql-common.ts';
 import {
   currentContract,
   evolveTable,
+  fileRows,
   fileScan,
+  insertSelected,
   loadDropFile,
+  tableColumns,
   logLoad,
   nextLoadId,
   readFileSchema,
   recordContractVersion,
   type DropFile,
-  type LakeTables,
   type LoadOutcome,
 } from '../../pipelines/schema-evolution/loader.ts';
 import { checkCompatibility } from '../../pipelines/schema-evolution/compat.ts';
-import { sameType, schemaText, typeName, type Column } from '../../pipelines/schema-evolution/types.ts';
-import type { SchemaEvolutionImpl } from './scenario.ts';
+import { parseType, sameType, schemaText, typeName, type Column } from '../../pipelines/schema-evolution/types.ts';
+import { referenceImpl, type SchemaEvolutionImpl } from './scenario.ts';
+import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
 
 /**
  * The reference's check and DDL, then `INSERT INTO t SELECT …, * FROM read_…(file)`: values go to
@@ -30,11 +32,11 @@ import type { SchemaEvolutionImpl } from './scenario.ts';
  * into the wrong columns.
  */
 const positionalSelectStar: SchemaEvolutionImpl = {
-  async loadFile(db, file, tables) {
+  async loadFile(db, file, tables, _history, reader) {
     const current = await currentContract(db, tables);
-    const incoming = await readFileSchema(db, file, current?.columns ?? null);
+    const incoming = await readFileSchema(reader, file, current?.columns ?? null);
     const verdict = current ? checkCompatibility(current.columns, incoming) : { compatible: true as const, contract: incoming, changes: ['create'] };
-    if (!verdict.compatible) return loadDropFile(db, file, tables);
+    if (!verdict.compatible) return loadDropFile(db, file, tables, checkCompatibility, reader);
     return db.transaction(async (tx) => {
       const version = (current?.version ?? 0) + (!current || verdict.changes.length ? 1 : 0);
       if (!current || verdict.changes.length) {
@@ -42,18 +44,20 @@ const positionalSelectStar: SchemaEvolutionImpl = {
         await recordContractVersion(tx, tables, version, file, verdict.contract, verdict.changes);
       }
       const loadId = await nextLoadId(tx, tables);
-      await tx.exec(`INSERT INTO ${tx.dialect.ident(tables.table)} SELECT $1, $2, * FROM ${fileScan(file)}`, [loadId, version]);
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await countFile(tx, file), version };
+      const table = tx.dialect.ident(tables.table);
+      if (lakeDialect(tx).readsFiles) await tx.exec(`INSERT INTO ${table} SELECT $1, $2, * FROM ${fileScan(file)}`, [loadId, version]);
+      else {
+        // The same on a target that cannot read the file: the file's rows, values in file order, into the table's columns in table order.
+        const order = (await tableColumns(tx, tables.table)).map((c) => c.name);
+        const rows = await reader.query<Record<string, unknown>>(`SELECT * FROM ${fileScan(file)}`);
+        await tx.insertRows(table, order.slice(0, 2 + incoming.length), rows.map((r) => [loadId, version, ...Object.values(r)]));
+      }
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await fileRows(reader, file), version };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });
   },
 };
-
-async function countFile(db: SqlEngine, file: DropFile): Promise<number> {
-  const [n] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${fileScan(file)}`);
-  return Number(n!.n);
-}
 
 /**
  * The seed's `handle_schema_evolution`: new columns are added as NULL; a removed column gets a
@@ -62,10 +66,10 @@ async function countFile(db: SqlEngine, file: DropFile): Promise<number> {
  * digits is rounded). Nothing is ever stopped.
  */
 const warnAndContinue: SchemaEvolutionImpl = {
-  async loadFile(db, file, tables) {
+  async loadFile(db, file, tables, _history, reader) {
     const current = await currentContract(db, tables);
-    if (!current) return loadDropFile(db, file, tables);
-    const incoming = await readFileSchema(db, file, current.columns);
+    if (!current) return loadDropFile(db, file, tables, checkCompatibility, reader);
+    const incoming = await readFileSchema(reader, file, current.columns);
     const have = new Map(current.columns.map((c) => [c.name, c.type]));
     const added = incoming.filter((c) => !have.has(c.name));
     const warnings = [
@@ -79,16 +83,12 @@ const warnAndContinue: SchemaEvolutionImpl = {
         await evolveTable(tx, tables.table, current.columns, contract);
         await recordContractVersion(tx, tables, version, file, contract, added.map((a) => `add ${a.name} ${typeName(a.type)}`));
       }
-      const { ident } = tx.dialect;
       const types = new Map(contract.map((c) => [c.name, c.type]));
       const loadId = await nextLoadId(tx, tables);
-      await tx.exec(
-        `INSERT INTO ${ident(tables.table)} (_load_id, _contract_version, ${incoming.map((c) => ident(c.name)).join(', ')})
-         SELECT $1, $2, ${incoming.map((c) => `TRY_CAST(${ident(c.name)} AS ${typeName(types.get(c.name)!)})`).join(', ')} FROM ${fileScan(file)}`,
-        [loadId, version],
-      );
+      const cols = incoming.map((c) => ({ name: c.name, type: types.get(c.name)!, expr: `TRY_CAST(${reader.dialect.ident(c.name)} AS ${typeName(types.get(c.name)!)})` }));
+      await insertSelected(tx, reader, tables.table, fileScan(file), cols, { id: loadId, version });
       // logging.warning(...) and carry on: the warnings go to the log, the rows to the table.
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await countFile(tx, file), version, ...(warnings.length ? { error: `WARNING ${warnings.join('; ')}` } : {}) };
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows: await fileRows(reader, file), version, ...(warnings.length ? { error: `WARNING ${warnings.join('; ')}` } : {}) };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });
@@ -101,14 +101,14 @@ const warnAndContinue: SchemaEvolutionImpl = {
  * cast that breaks on the first 'n/a'), the rows already loaded rewritten with it.
  */
 const castToString: SchemaEvolutionImpl = {
-  loadFile: (db, file, tables) =>
+  loadFile: (db, file, tables, _history, reader) =>
     loadDropFile(db, file, tables, (contract, incoming) => {
       const mismatched = new Set(incoming.filter((i) => contract.some((c) => c.name === i.name && !sameType(c.type, i.type))).map((i) => i.name));
       const asText = (cols: readonly Column[]) => cols.map((c) => (mismatched.has(c.name) ? { name: c.name, type: { kind: 'text' as const } } : c));
       const verdict = checkCompatibility(asText(contract), asText(incoming));
       if (!verdict.compatible) return verdict;
       return { ...verdict, changes: [...[...mismatched].map((n) => `${n} → VARCHAR`), ...verdict.changes] };
-    }),
+    }, reader),
 };
 
 /**
@@ -118,29 +118,30 @@ const castToString: SchemaEvolutionImpl = {
  * with VARCHAR becomes VARCHAR — and a removed or renamed column just leaves NULLs.
  */
 const unionByName: SchemaEvolutionImpl = {
-  async loadFile(db, file, tables, history) {
+  async loadFile(db, file, tables, history, reader) {
     const all = [...history, file];
-    const { ident } = db.dialect;
     const byFormat = (f: DropFile['format']) => all.filter((x) => x.format === f).map((x) => nameLiteral(x.path));
     const reads = [
       byFormat('parquet').length ? `SELECT * FROM read_parquet([${byFormat('parquet').join(', ')}], union_by_name = true, filename = true)` : null,
       byFormat('json').length ? `SELECT * FROM read_json([${byFormat('json').join(', ')}], format = 'newline_delimited', union_by_name = true, filename = true)` : null,
       byFormat('csv').length ? `SELECT * FROM read_csv([${byFormat('csv').join(', ')}], header = true, union_by_name = true, filename = true)` : null,
     ].filter(Boolean);
+    const union = `(${reads.join(' UNION ALL BY NAME ')}) AS u`;
+    // Whatever types DuckDB settled on for the union become the table's.
+    const cols = (await reader.query<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${union}`))
+      .filter((r) => r.column_name !== 'filename')
+      .map((r) => ({ name: r.column_name, type: parseType(r.column_type) }));
+    // File k of the drops is load k: this loader logs one row per file.
+    const loadIdExpr = `list_position([${all.map((f) => nameLiteral(f.name)).join(', ')}], regexp_extract(filename, '[^/]+$'))`;
     return db.transaction(async (tx) => {
-      // File k of the drops is load k: this loader logs one row per file.
-      await tx.exec(
-        `CREATE OR REPLACE TABLE ${ident(tables.table)} AS
-         SELECT list_position([${all.map((f) => nameLiteral(f.name)).join(', ')}], regexp_extract(filename, '[^/]+$')) AS _load_id, 1 AS _contract_version, * EXCLUDE (filename)
-         FROM (${reads.join(' UNION ALL BY NAME ')})`,
-      );
-      const version = 1;
-      const [known] = await tx.query<{ n: number }>(`SELECT count(*) AS n FROM ${ident(tables.contract)}`);
-      if (Number(known!.n) === 0) {
-        const cols = await readFileSchema(tx, file, null);
-        await recordContractVersion(tx, tables, version, file, cols, [`create ${schemaText(cols)}`]);
+      await tx.exec(`DROP TABLE IF EXISTS ${tx.dialect.ident(tables.table)}`);
+      await evolveTable(tx, tables.table, null, cols);
+      await insertSelected(tx, reader, tables.table, union, cols.map((c) => ({ ...c, expr: reader.dialect.ident(c.name) })), { id: { expr: loadIdExpr }, version: 1 });
+      if (!(await currentContract(tx, tables))) {
+        const first = await readFileSchema(reader, file, null);
+        await recordContractVersion(tx, tables, 1, file, first, [`create ${schemaText(first)}`]);
       }
-      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId: all.length, rows: await countFile(tx, file), version };
+      const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId: all.length, rows: await fileRows(reader, file), version: 1 };
       await logLoad(tx, tables, file, outcome);
       return outcome;
     });
@@ -155,7 +156,7 @@ const unionByName: SchemaEvolutionImpl = {
  * those whose amount is a string.
  */
 const produceWithoutRegistryCheck: SchemaEvolutionImpl = {
-  loadFile: (db, file, tables) => loadDropFile(db, file, tables),
+  loadFile: referenceImpl.loadFile,
   async produce(kafka, registry, topic, schema, records) {
     const id = registry.register(`${topic}-value`, schema, { check: false });
     await sendFramed(kafka, topic, id, schema, records);

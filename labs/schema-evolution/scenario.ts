@@ -8,8 +8,10 @@
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import type { CanonicalKind } from '../../pipelines/engines/types.ts';
 import { fingerprintSql } from '../../pipelines/engines/sql-common.ts';
-import { createLake, loadDropFile, tableColumns, type DropFile, type LakeTables, type LoadOutcome } from '../../pipelines/schema-evolution/loader.ts';
-import { typeName, type Column, type ColumnType } from '../../pipelines/schema-evolution/types.ts';
+import { createLake, currentContract, loadDropFile, tableColumns, type DropFile, type LakeTables, type LoadOutcome } from '../../pipelines/schema-evolution/loader.ts';
+import { checkCompatibility } from '../../pipelines/schema-evolution/compat.ts';
+import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
+import { parseType, typeName, type Column, type ColumnType } from '../../pipelines/schema-evolution/types.ts';
 import type { DropSpec } from '../../fixtures/schema-evolution.ts';
 import type { ProduceFn } from './events.ts';
 
@@ -18,11 +20,11 @@ import type { ProduceFn } from './events.ts';
  * optionally how events are produced under a writer schema (default: register with the registry first).
  */
 export interface SchemaEvolutionImpl {
-  loadFile(db: SqlEngine, file: DropFile, tables: LakeTables, history: readonly DropFile[]): Promise<LoadOutcome>;
+  loadFile(db: SqlEngine, file: DropFile, tables: LakeTables, history: readonly DropFile[], reader: SqlEngine): Promise<LoadOutcome>;
   produce?: ProduceFn;
 }
 
-export const referenceImpl: SchemaEvolutionImpl = { loadFile: (db, file, tables) => loadDropFile(db, file, tables) };
+export const referenceImpl: SchemaEvolutionImpl = { loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, checkCompatibility, reader) };
 
 export const LAKE_TABLES: LakeTables = { table: 'orders', contract: 'orders_contract', log: 'orders_load_log' };
 
@@ -78,8 +80,10 @@ export interface HistoryLookup {
 export interface ScenarioEvidence {
   plan: DropSpec[];
   runs: FileRun[];
-  /** The table's columns at the end (name, DuckDB type). */
+  /** The table's columns at the end, as stored (name, type). */
   columns: { name: string; type: string }[];
+  /** A producer's type (DuckDB spelling) → how this target stores it. */
+  spelling: Record<string, string>;
   rows: TargetRow[];
   contract: ContractRow[];
   log: LogRow[];
@@ -103,24 +107,37 @@ function kindOf(t: ColumnType): CanonicalKind {
   }
 }
 
-/** Scalar leaves of the columns: a struct expands to its fields (`struct_extract`), recursively. */
+/** Scalar leaves of the columns: a struct expands to its fields, recursively. */
 function leaves(db: SqlEngine, cols: readonly Column[], qualifier = '', base?: { expr: string; path: string }): { path: string; expr: string; type: ColumnType }[] {
   return cols.flatMap((c) => {
-    const expr = base ? `struct_extract(${base.expr}, '${c.name.replace(/'/g, "''")}')` : qualifier + db.dialect.ident(c.name);
+    const expr = base ? lakeDialect(db).structField(base.expr, c.name) : qualifier + db.dialect.ident(c.name);
     const path = base ? `${base.path}.${c.name}` : c.name;
     return c.type.kind === 'struct' ? leaves(db, c.type.fields, qualifier, { expr, path }) : [{ path, expr, type: c.type }];
   });
 }
 
 async function tableExists(db: SqlEngine, table: string): Promise<boolean> {
-  const rows = await db.query(`SELECT 1 FROM information_schema.tables WHERE table_name = $1`, [table]);
+  const rows = await db.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`, [table]);
   return rows.length > 0;
 }
 
+/**
+ * The table's columns with their shape: where the target stores a struct the contract declares
+ * as something else (PostgreSQL: JSONB), the contract's struct type, so its fields can be read.
+ */
+async function shapedColumns(db: SqlEngine, tables: LakeTables): Promise<Column[]> {
+  const cols = await tableColumns(db, tables.table);
+  const contract = (await currentContract(db, tables))?.columns ?? [];
+  return cols.map((c) => {
+    const k = contract.find((x) => x.name === c.name);
+    return k && k.type.kind === 'struct' && c.type.kind !== 'struct' && lakeDialect(db).sqlType(k.type).toUpperCase() === typeName(c.type) ? { name: c.name, type: k.type } : c;
+  });
+}
+
 /** The scalar leaf paths of the table's columns now (`ship.city` for a struct field). */
-async function leafPaths(db: SqlEngine, table: string): Promise<string[]> {
-  if (!(await tableExists(db, table))) return [];
-  return leaves(db, await tableColumns(db, table)).map((l) => l.path);
+async function leafPaths(db: SqlEngine, table: LakeTables): Promise<string[]> {
+  if (!(await tableExists(db, table.table))) return [];
+  return leaves(db, await shapedColumns(db, table)).map((l) => l.path);
 }
 
 /**
@@ -129,9 +146,10 @@ async function leafPaths(db: SqlEngine, table: string): Promise<string[]> {
  * (INTEGER → VARCHAR) no longer hashes the same, a widened one (INTEGER → BIGINT,
  * DECIMAL(10,2) → (12,2), a struct that gained a field) does.
  */
-async function fingerprint(db: SqlEngine, { table, log }: LakeTables, paths: readonly string[], exceptFile?: string): Promise<Fingerprint> {
+async function fingerprint(db: SqlEngine, tables: LakeTables, paths: readonly string[], exceptFile?: string): Promise<Fingerprint> {
+  const { table, log } = tables;
   if (paths.length === 0 || !(await tableExists(db, table))) return { rows: 0, checksum: '0' };
-  const now = leaves(db, await tableColumns(db, table));
+  const now = leaves(db, await shapedColumns(db, tables));
   const gone = paths.filter((p) => !now.some((l) => l.path === p));
   if (gone.length) return { rows: -1, checksum: `columns gone: ${gone.join(', ')}` };
   const cols = paths.map((p) => now.find((l) => l.path === p)!).map((l) => ({ expr: l.expr, kind: kindOf(l.type) }));
@@ -143,16 +161,16 @@ async function fingerprint(db: SqlEngine, { table, log }: LakeTables, paths: rea
 const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!;
 
 /** Loads every drop in order with `impl` into an empty database, then reads back the evidence. */
-export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan: DropSpec[], files: DropFile[], tables: LakeTables = LAKE_TABLES): Promise<ScenarioEvidence> {
+export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan: DropSpec[], files: DropFile[], reader: SqlEngine = db, tables: LakeTables = LAKE_TABLES): Promise<ScenarioEvidence> {
   const { ident } = db.dialect;
   await createLake(db, tables);
   const runs: FileRun[] = [];
   for (const [i, file] of files.entries()) {
-    const existing = await leafPaths(db, tables.table);
+    const existing = await leafPaths(db, tables);
     const before = await fingerprint(db, tables, existing);
     const run: FileRun = { file: file.name, before, after: before };
     try {
-      run.outcome = await impl.loadFile(db, file, tables, files.slice(0, i));
+      run.outcome = await impl.loadFile(db, file, tables, files.slice(0, i), reader);
     } catch (err) {
       run.threw = firstLine(err);
     }
@@ -161,7 +179,8 @@ export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan
   }
 
   const hasTable = await tableExists(db, tables.table);
-  const finalCols = hasTable ? await tableColumns(db, tables.table) : [];
+  const finalCols = hasTable ? await shapedColumns(db, tables) : [];
+  const stored = hasTable ? await tableColumns(db, tables.table) : [];
   const data = finalCols.filter((c) => !c.name.startsWith('_'));
   const leafCols = leaves(db, data, 't.');
   const rows: TargetRow[] = [];
@@ -200,5 +219,8 @@ export async function runScenario(db: SqlEngine, impl: SchemaEvolutionImpl, plan
       if (r) lookups.push({ file: spec.name, order_id: r.order_id, version: r.version === null ? null : Number(r.version), effective_date: r.effective_date, columns: r.columns });
     }
   }
-  return { plan, runs, columns: finalCols.map((c) => ({ name: c.name, type: typeName(c.type) })), rows, contract, log, lookups };
+  // How this target spells each type the producers sent (PostgreSQL: a struct is JSONB).
+  const spelling: Record<string, string> = {};
+  for (const spec of plan) for (const c of spec.columns) spelling[c.type] = typeName(parseType(lakeDialect(db).sqlType(parseType(c.type))));
+  return { plan, runs, columns: stored.map((c) => ({ name: c.name, type: typeName(c.type) })), spelling, rows, contract, log, lookups };
 }

@@ -5,7 +5,9 @@
  * contract version, insert the file's rows BY NAME with the file and version they loaded under,
  * and log the load. A failure anywhere leaves table, contract and log as they were.
  *
- * The target reads the files itself (DuckDB: read_parquet / read_json / read_csv).
+ * The files are read by DuckDB (read_parquet / read_json / read_csv): the target itself when it is
+ * DuckDB, else a DuckDB `reader` whose rows go into the target through the engine layer
+ * (`insertRows`); what differs per target is in lake-dialect.ts.
  *
  * Tables (names in `LakeTables`):
  *   <table>     _load_id (the load log's seq: file, date), _contract_version, then the contract's
@@ -16,7 +18,8 @@
 import type { SqlEngine } from '../engines/types.ts';
 import { nameLiteral } from '../engines/sql-common.ts';
 import { checkCompatibility, quarantineLine, type Compatibility } from './compat.ts';
-import { parseType, sameType, schemaText, typeName, type Column } from './types.ts';
+import { parseSchemaText, parseType, sameType, schemaText, typeName, type Column, type ColumnType } from './types.ts';
+import { lakeDialect } from './lake-dialect.ts';
 
 export type FileFormat = 'parquet' | 'json' | 'csv';
 
@@ -102,19 +105,28 @@ export async function readFileSchema(db: SqlEngine, file: DropFile, contract: re
   return described.map((c) => (exact.has(c.name) ? { name: c.name, type: want.get(c.name)! } : c));
 }
 
-/** The contract version in effect (null: no file has landed yet, the table does not exist). */
+/** The contract version in effect, from the contract history (null: no file has landed yet, the table does not exist). */
 export async function currentContract(db: SqlEngine, tables: LakeTables): Promise<{ version: number; columns: Column[] } | null> {
   const { ident } = db.dialect;
-  const [v] = await db.query<{ version: number }>(`SELECT max(version) AS version FROM ${ident(tables.contract)}`);
-  if (v?.version === null || v?.version === undefined) return null;
-  const columns = await tableColumns(db, tables.table);
-  return { version: Number(v.version), columns: columns.filter((c) => !(META_COLUMNS as readonly string[]).includes(c.name)) };
+  const [v] = await db.query<{ version: number; columns: string }>(`SELECT version, columns FROM ${ident(tables.contract)} ORDER BY version DESC LIMIT 1`);
+  if (!v) return null;
+  return { version: Number(v.version), columns: parseSchemaText(v.columns) };
 }
 
-/** A table's columns and types, in table order. */
+/**
+ * A table's columns and types as stored, in table order (information_schema, on any engine:
+ * PostgreSQL's `numeric` comes with its precision and scale, DuckDB spells the whole type).
+ */
 export async function tableColumns(db: SqlEngine, table: string): Promise<Column[]> {
-  const rows = await db.query<{ column_name: string; column_type: string }>(`DESCRIBE ${db.dialect.ident(table)}`);
-  return rows.map((r) => ({ name: r.column_name, type: parseType(r.column_type) }));
+  const rows = await db.query<{ column_name: string; data_type: string; numeric_precision: number | null; numeric_scale: number | null }>(
+    `SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns
+     WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  );
+  return rows.map((r) => ({
+    name: r.column_name,
+    type: /^numeric$/i.test(r.data_type) && r.numeric_precision !== null ? { kind: 'decimal', precision: Number(r.numeric_precision), scale: Number(r.numeric_scale ?? 0) } : parseType(r.data_type),
+  }));
 }
 
 /** Creates the contract history and the load log (the data table is created by the first file). */
@@ -139,9 +151,10 @@ export async function createLake(db: SqlEngine, tables: LakeTables): Promise<voi
  */
 export async function evolveTable(tx: SqlEngine, table: string, current: readonly Column[] | null, next: readonly Column[]): Promise<void> {
   const { ident, types: t } = tx.dialect;
+  const { sqlType } = lakeDialect(tx);
   const q = ident(table);
   if (!current) {
-    const cols = [`_load_id ${t.int} NOT NULL`, `_contract_version ${t.int} NOT NULL`, ...next.map((c) => `${ident(c.name)} ${typeName(c.type)}`)];
+    const cols = [`_load_id ${t.int} NOT NULL`, `_contract_version ${t.int} NOT NULL`, ...next.map((c) => `${ident(c.name)} ${sqlType(c.type)}`)];
     await tx.exec(`CREATE TABLE ${q} (${cols.join(', ')})`);
     return;
   }
@@ -150,8 +163,9 @@ export async function evolveTable(tx: SqlEngine, table: string, current: readonl
   if (missing.length) throw new Error(`the contract may not drop columns (${missing.map((c) => c.name).join(', ')})`);
   for (const c of next) {
     const old = have.get(c.name);
-    if (!old) await tx.exec(`ALTER TABLE ${q} ADD COLUMN ${ident(c.name)} ${typeName(c.type)}`);
-    else if (!sameType(old, c.type)) await tx.exec(`ALTER TABLE ${q} ALTER COLUMN ${ident(c.name)} TYPE ${typeName(c.type)}`);
+    // A widening the target spells the same (a struct gaining a field, stored as JSONB) needs no DDL.
+    if (!old) await tx.exec(`ALTER TABLE ${q} ADD COLUMN ${ident(c.name)} ${sqlType(c.type)}`);
+    else if (sqlType(old) !== sqlType(c.type)) await tx.exec(`ALTER TABLE ${q} ALTER COLUMN ${ident(c.name)} TYPE ${sqlType(c.type)}`);
   }
 }
 
@@ -179,29 +193,67 @@ export async function logLoad(db: SqlEngine, tables: LakeTables, file: DropFile,
   );
 }
 
+/** A column to insert: its name in the table, the reader's expression for it, and the type it has there. */
+export interface SelectedColumn {
+  name: string;
+  expr: string;
+  type: ColumnType;
+}
+
+/**
+ * Inserts `SELECT exprs FROM from` (run by DuckDB) into `table`, each row with its load id and
+ * contract version. A target that reads files runs it as one INSERT … SELECT; otherwise the reader
+ * runs the SELECT, each value as text (a struct as JSON), and the rows go through `insertRows`.
+ */
+export async function insertSelected(
+  tx: SqlEngine,
+  reader: SqlEngine,
+  table: string,
+  from: string,
+  cols: readonly SelectedColumn[],
+  load: { id: number | { expr: string }; version: number },
+): Promise<void> {
+  const { ident } = tx.dialect;
+  const lake = lakeDialect(tx);
+  const names = ['_load_id', '_contract_version', ...cols.map((c) => c.name)];
+  // The load id is one number, or (a loader that rebuilds from many files) an expression per row.
+  const idExpr = typeof load.id === 'number' ? null : load.id.expr;
+  if (lake.readsFiles) {
+    const params = idExpr ? [load.version] : [load.id as number, load.version];
+    const head = idExpr ? `${idExpr}, $1` : '$1, $2';
+    await tx.exec(`INSERT INTO ${ident(table)} (${names.map(ident).join(', ')}) SELECT ${head}, ${cols.map((c) => c.expr).join(', ')} FROM ${from}`, params);
+    return;
+  }
+  const text = cols.map((c, i) => `${c.type.kind === 'struct' ? lake.structValue(c.expr) : `CAST(${c.expr} AS VARCHAR)`} AS v${i}`);
+  const rows = await reader.query<Record<string, unknown>>(`SELECT ${idExpr ?? 'NULL'} AS load_id, ${text.join(', ')} FROM ${from}`);
+  await tx.insertRows(ident(table), names, rows.map((r) => [idExpr ? r.load_id : load.id, load.version, ...cols.map((_, i) => r[`v${i}`])]));
+}
+
+/** The file's row count (Parquet: from its footer), not a scan of the growing table. */
+export async function fileRows(reader: SqlEngine, file: DropFile): Promise<number> {
+  const [n] = await reader.query<{ n: number }>(`SELECT count(*) AS n FROM ${fileScan(file)}`);
+  return Number(n!.n);
+}
+
 /**
  * Inserts the file's rows by name: an explicit column list on both sides, each value cast to its
  * contract column's type (lossless: the check made the contract hold the file's type). Columns of
  * the contract the file does not have are left NULL — the check lets that through only for none.
  */
-export async function insertByName(tx: SqlEngine, table: string, file: DropFile, columns: readonly Column[], contract: readonly Column[], load: { id: number; version: number }): Promise<number> {
-  const { ident } = tx.dialect;
+export async function insertByName(tx: SqlEngine, reader: SqlEngine, table: string, file: DropFile, columns: readonly Column[], contract: readonly Column[], load: { id: number; version: number }): Promise<number> {
   const types = new Map(contract.map((c) => [c.name, c.type]));
-  const names = columns.map((c) => ident(c.name));
-  const values = columns.map((c) => `CAST(${ident(c.name)} AS ${typeName(types.get(c.name) ?? c.type)})`);
-  await tx.exec(
-    `INSERT INTO ${ident(table)} (_load_id, _contract_version, ${names.join(', ')}) SELECT $1, $2, ${values.join(', ')} FROM ${fileScan(file)}`,
-    [load.id, load.version],
-  );
-  // The file's row count (Parquet: from its footer), not a scan of the growing table.
-  const [n] = await tx.query<{ n: number }>(`SELECT count(*) AS n FROM ${fileScan(file)}`);
-  return Number(n!.n);
+  const cols = columns.map((c) => {
+    const type = types.get(c.name) ?? c.type;
+    return { name: c.name, type, expr: `CAST(${reader.dialect.ident(c.name)} AS ${typeName(type)})` };
+  });
+  await insertSelected(tx, reader, table, fileScan(file), cols, load);
+  return fileRows(reader, file);
 }
 
 /** Loads one dropped file under the contract, or quarantines it (see the module comment). */
-export async function loadDropFile(db: SqlEngine, file: DropFile, tables: LakeTables, check: CompatibilityCheck = checkCompatibility): Promise<LoadOutcome> {
+export async function loadDropFile(db: SqlEngine, file: DropFile, tables: LakeTables, check: CompatibilityCheck = checkCompatibility, reader: SqlEngine = db): Promise<LoadOutcome> {
   const current = await currentContract(db, tables);
-  const incoming = await readFileSchema(db, file, current?.columns ?? null);
+  const incoming = await readFileSchema(reader, file, current?.columns ?? null);
   const verdict: Compatibility = current ? check(current.columns, incoming) : { compatible: true, contract: incoming, changes: [`create ${schemaText(incoming)}`] };
   if (!verdict.compatible) {
     const outcome: LoadOutcome = { file: file.name, status: 'quarantined', loadId: await nextLoadId(db, tables), rows: 0, version: null, error: quarantineLine(file.name, verdict.breaking) };
@@ -216,7 +268,7 @@ export async function loadDropFile(db: SqlEngine, file: DropFile, tables: LakeTa
       await recordContractVersion(tx, tables, version, file, verdict.contract, verdict.changes);
     }
     const loadId = await nextLoadId(tx, tables);
-    const rows = await insertByName(tx, tables.table, file, incoming, verdict.contract, { id: loadId, version });
+    const rows = await insertByName(tx, reader, tables.table, file, incoming, verdict.contract, { id: loadId, version });
     const outcome: LoadOutcome = { file: file.name, status: 'landed', loadId, rows, version, changes: verdict.changes };
     await logLoad(tx, tables, file, outcome);
     return outcome;

@@ -35,14 +35,14 @@ export function parseType(sql: string): ColumnType {
   if (INT_BITS[upper]) return { kind: 'int', bits: INT_BITS[upper]! };
   const dec = /^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$/i.exec(s);
   if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
-  if (upper === 'DOUBLE' || upper === 'FLOAT') return { kind: 'double' };
-  if (upper === 'VARCHAR' || upper === 'TEXT') return { kind: 'text' };
+  if (upper === 'DOUBLE' || upper === 'FLOAT' || upper === 'DOUBLE PRECISION') return { kind: 'double' };
+  if (upper === 'VARCHAR' || upper === 'TEXT' || upper === 'CHARACTER VARYING') return { kind: 'text' };
   if (upper === 'BOOLEAN') return { kind: 'bool' };
   if (upper === 'DATE') return { kind: 'date' };
   if (upper.startsWith('STRUCT(') && s.endsWith(')')) {
     return { kind: 'struct', fields: splitTopLevel(s.slice(7, -1)).map(parseField) };
   }
-  return { kind: 'other', sql: s };
+  return { kind: 'other', sql: upper };
 }
 
 function parseField(def: string): Column {
@@ -99,3 +99,6 @@ export const sameType = (a: ColumnType, b: ColumnType) => typeName(a) === typeNa
 
 /** A schema as `name TYPE, …` (contract history rows, messages). */
 export const schemaText = (cols: readonly Column[]) => cols.map((c) => `${c.name} ${typeName(c.type)}`).join(', ');
+
+/** The inverse of `schemaText`. */
+export const parseSchemaText = (text: string): Column[] => (text.trim() ? splitTopLevel(text).map(parseField) : []);
