@@ -71,7 +71,8 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
         // A target that cannot read the files gets their rows from DuckDB, through the engine layer.
         const reader = lakeDialect(db).readsFiles ? db : await ctx.engines.duckdb();
         state.scenario = await runScenario(db, impl, state.plan, state.files, reader);
-        ctx.out.table(fileTable(state.scenario));
+        ctx.out.table(fileTable(state.scenario), state.plan.length);
+        for (const l of state.scenario.log.filter((x) => x.status === 'quarantined')) ctx.out.note(`quarantined — ${l.error}`);
       },
     },
     {
