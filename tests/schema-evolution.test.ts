@@ -267,12 +267,10 @@ describe('schema-evolution: Avro events on the Kafka broker, registry FULL', () 
 });
 
 describe('schema-evolution lab run', () => {
-  it('npm run lab -- schema-evolution: every claim holds, every pitfall is rejected, no value changed', async () => {
-    const report = await runLab(schemaEvolutionLab, { seed: 42, scale: 0.25, provision: 'external', out: Reporter.silent(), engines });
+  it('npm run lab -- schema-evolution: every claim holds, no value changed, the metrics add up (pitfalls through the runner: tests/exercise.test.ts)', async () => {
+    const report = await runLab(schemaEvolutionLab, { seed: 42, scale: 0.25, provision: 'external', out: Reporter.silent(), engines, skipPitfalls: true });
     expect(report.claims.filter((c) => !c.passed && !c.skipped).map((c) => c.id)).toEqual([]);
-    for (const p of report.pitfalls) expect(p.rejectedBy.length, p.name).toBeGreaterThan(0);
     expect(report.metrics).toMatchObject({ schema_files: 15, schema_files_landed: 11, schema_files_quarantined: 4, schema_values_changed: 0, schema_contract_versions: 7, schema_registry_rejected: 3 });
-    expect(report.pitfalls.find((p) => p.name === 'produce-without-registry-check')!.rejectedBy).toEqual(['registry-compatibility']);
     expect(report.metrics.schema_load_over_copy).toBeGreaterThan(0);
   });
 });
