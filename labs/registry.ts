@@ -6,9 +6,10 @@ import { reconciliationLab } from './reconciliation/lab.ts';
 import { compactionLab } from './compaction/lab.ts';
 import { cdcLab } from './cdc/lab.ts';
 import { incrementalLab } from './incremental/lab.ts';
+import { schemaEvolutionLab } from './schema-evolution/lab.ts';
 
 /** Every lab, in the order `npm start` runs them. */
-export const LABS: readonly AnyLab[] = [smokeLab, scd2Lab, skewLab, compactionLab, cdcLab, reconciliationLab, incrementalLab];
+export const LABS: readonly AnyLab[] = [smokeLab, scd2Lab, skewLab, compactionLab, cdcLab, reconciliationLab, incrementalLab, schemaEvolutionLab];
 
 export function findLab(id: string): AnyLab | undefined {
   return LABS.find((l) => l.id === id);
