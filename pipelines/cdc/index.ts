@@ -16,7 +16,7 @@ import type { ApplyConfig } from './apply-consumer.ts';
 import type { ChangeEvent } from './envelope.ts';
 import { decodeChangeEvent } from './debezium.ts';
 import { InterruptedError } from '../errors.ts';
-import { kafkaClient, topicEnds } from '../engines/kafka/admin.ts';
+import { kafkaClient, readTopicsToEnd, topicEnds, type ReadMessage } from '../engines/kafka/admin.ts';
 import { storedColumns } from '../engines/catalog.ts';
 
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
@@ -302,57 +302,15 @@ export interface TopicAudit {
 }
 
 export async function auditTopics(kafka: Kafka, admin: Admin, groupId: string, topics: string[], timeoutMs: number): Promise<TopicAudit> {
-  const ends = new Map<string, number>();
-  let total = 0;
-  for (const t of topics) {
-    for (const p of await topicEnds(admin, t)) {
-      ends.set(`${t}/${p.partition}`, Number(p.high));
-      total += Number(p.high);
-    }
+  const read = await readTopicsToEnd(kafka, admin, topics, timeoutMs, groupId);
+  const got = new Map<string, ReadMessage[]>();
+  for (const m of read.messages) {
+    const id = `${m.topic}/${m.partition}`;
+    (got.get(id) ?? got.set(id, []).get(id)!).push(m);
   }
-  const got = new Map<string, { key: string; value: Buffer | null }[]>();
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
-  let first = 0;
-  let joinedAt = 0;
-  let last = 0;
-  let received = 0;
-  // The floor's clock starts when the consumer has joined its group and may fetch (not at the first
-  // batch it got: at a small scale that is one fetch, and the rate would be one fetch's size / 0 ms).
-  consumer.on(consumer.events.GROUP_JOIN, () => void (joinedAt ||= performance.now()));
-  try {
-    await consumer.connect();
-    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      if (total === 0) return resolve();
-      const timer = setTimeout(() => reject(new Error(`cdc audit: read ${received}/${total} messages in ${timeoutMs} ms`)), timeoutMs);
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            if (!first) first = performance.now();
-            const id = `${batch.topic}/${batch.partition}`;
-            const list = got.get(id) ?? [];
-            for (const m of batch.messages) {
-              if (Number(m.offset) >= (ends.get(id) ?? 0)) continue;
-              list.push({ key: String(m.key), value: m.value });
-              received += 1;
-            }
-            got.set(id, list);
-            last = performance.now();
-            if (received >= total) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-  }
+  const received = read.messages.length;
   // The audit proper, outside the timed part.
-  const audit: TopicAudit = { messages: received, events: 0, byOp: {}, tombstones: 0, deletesWithoutTombstone: 0, duplicateEvents: 0, sameTsKeys: [], rawEventsPerS: 0, rawMs: last - (joinedAt || first) };
+  const audit: TopicAudit = { messages: received, events: 0, byOp: {}, tombstones: 0, deletesWithoutTombstone: 0, duplicateEvents: 0, sameTsKeys: [], rawEventsPerS: 0, rawMs: read.lastAt - (read.joinedAt || read.firstAt) };
   const seen = new Set<string>();
   const tsByKey = new Map<string, Map<number, number>>();
   for (const [id, list] of got) {

@@ -104,7 +104,7 @@ export async function runSideBySide(o: SideBySideOptions): Promise<SideBySide> {
     const dbzTiming = await dbzSampler.finish(await messageCount(admin, topics(prefixes.debezium)));
     void dbzBase;
     // 4. Both streams back.
-    const [a, b] = [await readTopicsToEnd(kafka, admin, topics(prefixes.ours)), await readTopicsToEnd(kafka, admin, topics(prefixes.debezium))];
+    const [a, b] = [(await readTopicsToEnd(kafka, admin, topics(prefixes.ours))).messages, (await readTopicsToEnd(kafka, admin, topics(prefixes.debezium))).messages];
     const streamed = (msgs: ReadMessage[]) => msgs.filter((m) => m.value !== null && decodeChangeEvent(m.key, m.value).op !== 'r').length;
     oursTiming.events = streamed(a);
     dbzTiming.events = streamed(b);

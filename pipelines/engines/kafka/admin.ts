@@ -67,11 +67,20 @@ export interface ReadMessage {
   value: Buffer | null;
 }
 
+export interface TopicsRead {
+  /** Per partition in offset order, topics in name order. */
+  messages: ReadMessage[];
+  /** performance.now() at the group join, the first batch, the last message (a consumer that only receives: a throughput floor). */
+  joinedAt: number;
+  firstAt: number;
+  lastAt: number;
+}
+
 /**
- * Every message of `topics` up to their ends at the time of the call, per partition in offset
- * order (a throwaway consumer group, deleted after). For audits and comparisons, not for speed.
+ * Every message of `topics` up to their ends at the time of the call (a consumer group of its
+ * own, deleted after). The timings say how fast a consumer that does nothing else reads them.
  */
-export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string[], timeoutMs = 30000): Promise<ReadMessage[]> {
+export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string[], timeoutMs = 30000, groupId = `de-lab-read-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`): Promise<TopicsRead> {
   const ends = new Map<string, number>();
   let total = 0;
   for (const t of topics) {
@@ -80,10 +89,13 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string
       total += Number(p.high);
     }
   }
-  const out: ReadMessage[] = [];
-  if (total === 0) return out;
-  const groupId = `de-lab-read-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const read: TopicsRead = { messages: [], joinedAt: 0, firstAt: 0, lastAt: 0 };
+  if (total === 0) return read;
+  const out = read.messages;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
+  // A floor's clock starts when the consumer has joined its group and may fetch (not at the first
+  // batch: at a small scale that is one fetch, and the rate would be one fetch's size / 0 ms).
+  consumer.on(consumer.events.GROUP_JOIN, () => void (read.joinedAt ||= performance.now()));
   try {
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -93,10 +105,12 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
+            read.firstAt ||= performance.now();
             const end = ends.get(`${batch.topic}/${batch.partition}`) ?? 0;
             for (const m of batch.messages) {
               if (Number(m.offset) < end) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value });
             }
+            read.lastAt = performance.now();
             if (out.length >= total) {
               clearTimeout(timer);
               resolve();
@@ -109,5 +123,6 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
-  return out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || a.offset - b.offset));
+  out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || a.offset - b.offset));
+  return read;
 }
