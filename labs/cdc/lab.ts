@@ -39,7 +39,7 @@ import {
   type TableDiff,
   type TopicAudit,
 } from '../../pipelines/cdc/index.ts';
-import { createSourceTables, currentWalLsn, runWorkload, type WorkloadRun } from '../../pipelines/cdc/source.ts';
+import { createSourceTables, currentWalLsn, dropSlotAndPublication, runWorkload, type WorkloadRun } from '../../pipelines/cdc/source.ts';
 import type { CaptureConfig } from '../../pipelines/cdc/capture.ts';
 import { cdcPitfalls } from './pitfalls.ts';
 import { InterruptedError } from '../../pipelines/errors.ts';
@@ -482,20 +482,6 @@ async function captureOnce(ctx: LabContext): Promise<SharedCapture> {
     endLsn,
     audit,
   };
-}
-
-/** A slot pins WAL and blocks DROP DATABASE: drop it (retry while its walsender lets go), and the publication. */
-async function dropSlotAndPublication(source: PgEngine, names: { slot: string; publication: string }): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const [r] = await source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [names.slot]).catch(() => [undefined]);
-    if (!r) break;
-    if (!r.active) {
-      await source.exec(`SELECT pg_drop_replication_slot($1)`, [names.slot]).catch(() => undefined);
-      continue;
-    }
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  await source.exec(`DROP PUBLICATION IF EXISTS ${source.dialect.ident(names.publication)}`).catch(() => undefined);
 }
 
 /** The main target: compare, rows for --out, watermarks, fingerprint, the schema-change figures. */

@@ -19,7 +19,7 @@ import type { PgEngine } from '../engines/postgres/driver.ts';
 import { readTopicsToEnd, topicEnds, type ReadMessage } from '../engines/kafka/admin.ts';
 import { startDebezium, type DebeziumWorker } from '../engines/debezium/provision.ts';
 import { createTopics, kafkaClient, slotBehind, startCapture, topicFor } from './index.ts';
-import { currentWalLsn } from './source.ts';
+import { currentWalLsn, dropSlotAndPublication } from './source.ts';
 import { decodeChangeEvent } from './debezium.ts';
 import type { ChangeEvent } from './envelope.ts';
 
@@ -111,7 +111,7 @@ export async function runSideBySide(o: SideBySideOptions): Promise<SideBySide> {
     for (const t of [oursTiming, dbzTiming]) t.eventsPerS = t.streamMs > 0 ? Math.round((t.events / t.streamMs) * 1000) : 0;
     return { ours: a, debezium: b, timing: { ours: oursTiming, debezium: dbzTiming }, prefixes };
   } finally {
-    for (const slot of [ours.slot, dbz.slot]) await o.source.exec(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [slot]).catch(() => undefined);
+    for (const c of [ours, dbz]) await dropSlotAndPublication(o.source, c);
     await admin.deleteTopics({ topics: [...topics(prefixes.ours), ...topics(prefixes.debezium)] }).catch(() => undefined);
     await admin.disconnect();
   }

@@ -101,3 +101,17 @@ export async function currentWalLsn(db: PgEngine): Promise<string> {
   const [r] = await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
   return r!.lsn;
 }
+
+/** A slot pins WAL and blocks DROP DATABASE: drop it (retry while its walsender lets go), and the publication. */
+export async function dropSlotAndPublication(source: PgEngine, names: { slot: string; publication: string }): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const [r] = await source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [names.slot]).catch(() => [undefined]);
+    if (!r) break;
+    if (!r.active) {
+      await source.exec(`SELECT pg_drop_replication_slot($1)`, [names.slot]).catch(() => undefined);
+      continue;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await source.exec(`DROP PUBLICATION IF EXISTS ${source.dialect.ident(names.publication)}`).catch(() => undefined);
+}
