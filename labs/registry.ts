@@ -5,9 +5,10 @@ import { skewLab } from './skew/lab.ts';
 import { reconciliationLab } from './reconciliation/lab.ts';
 import { compactionLab } from './compaction/lab.ts';
 import { cdcLab } from './cdc/lab.ts';
+import { qualityLab } from './quality/lab.ts';
 
 /** Every lab, in the order `npm start` runs them. */
-export const LABS: readonly AnyLab[] = [smokeLab, scd2Lab, skewLab, compactionLab, cdcLab, reconciliationLab];
+export const LABS: readonly AnyLab[] = [smokeLab, scd2Lab, skewLab, compactionLab, cdcLab, reconciliationLab, qualityLab];
 
 export function findLab(id: string): AnyLab | undefined {
   return LABS.find((l) => l.id === id);
