@@ -139,7 +139,10 @@ const ORDER_KINDS: { expr: string; kind: CanonicalKind }[] = [
 const FINGERPRINTED: { table: string; columns: { expr: string; kind: CanonicalKind }[] }[] = [
   { table: T.silver, columns: ORDER_KINDS },
   { table: T.quarantine, columns: [...ORDER_KINDS, { expr: 'reasons', kind: 'text' }] },
-  { table: T.results, columns: cols({ status: 'text', blocked_by: 'text', bronze_rows: 'int', promoted_rows: 'int', quarantined_rows: 'int' }) },
+  {
+    table: T.results,
+    columns: cols({ status: 'text', blocked_by: 'text', bronze_rows: 'int', promoted_rows: 'int', quarantined_rows: 'int', null_rate_amount: 'double', distinct_order_ids: 'int', amount_sum: 'double' }),
+  },
   {
     table: T.expectationResults,
     columns: [
@@ -151,7 +154,6 @@ const FINGERPRINTED: { table: string; columns: { expr: string; kind: CanonicalKi
       { expr: 'observed', kind: 'text' },
     ],
   },
-  { table: T.metrics, columns: cols({ row_count: 'int', distinct_order_ids: 'int', null_rate_amount: 'double', null_rate_email: 'double', amount_sum: 'double' }) },
 ];
 
 /** Per table and batch date: "rows:checksum" of what the gate wrote. */
@@ -216,7 +218,8 @@ async function batchState(db: SqlEngine, date: string): Promise<{ silver: number
  */
 async function crashDrill(db: SqlEngine, impl: QualityImpl, suite: readonly Expectation[], date: string, bronze: number): Promise<CrashDrill> {
   const points: CrashPoint[] = [];
-  for (let n = 0; n < 100; n++) {
+  // From the first write on: a failure inside the evaluation (two read-only queries) writes nothing by construction.
+  for (let n = 2; n < 100; n++) {
     const ok = await gateBatch(failingAfterStatements(db, n), suite, date, { compile: impl.compile, write: impl.write }).then(
       () => true,
       () => false,
@@ -227,7 +230,7 @@ async function crashDrill(db: SqlEngine, impl: QualityImpl, suite: readonly Expe
   return { date, bronze, points, final: await batchState(db, date) };
 }
 
-/** Loads each day's batch into bronze and gates it, in date order; then reruns every batch and measures. */
+/** Loads each day's batch into bronze and gates it, in date order; then measures, and reruns a dozen batches. */
 export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityFixture, suite: readonly Expectation[] = ORDERS_SUITE): Promise<ScenarioEvidence> {
   const evaluations = new Map<string, Evaluation>();
   let crash: CrashDrill | undefined;
@@ -235,10 +238,8 @@ export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityF
     if (day.rows.length) await db.insertRows(db.dialect.ident(T.bronze), [...BRONZE_COLUMNS], day.rows);
     if (day.incident === CRASH_DRILL_INCIDENT && !crash) {
       crash = await crashDrill(db, impl, suite, day.date, day.rows.length);
-      evaluations.set(day.date, await gateBatch(db, suite, day.date, { compile: impl.compile, write: impl.write }));
-    } else {
-      evaluations.set(day.date, await gateBatch(db, suite, day.date, { compile: impl.compile, write: impl.write }));
     }
+    evaluations.set(day.date, await gateBatch(db, suite, day.date, { compile: impl.compile, write: impl.write }));
   }
   // Volume monitor: each arrived batch against the arrived batches before it.
   const arrived = fx.days.filter((d) => (evaluations.get(d.date)?.rows ?? 0) > 0);
@@ -253,9 +254,10 @@ export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityF
 
   const counts = await tableCounts(db);
   const letThrough = await notBetweenCounts(db);
-  // Rerun every batch: nothing may change.
+  // Rerun a batch of every outcome (each incident day: promoted with quarantine, blocked, missing; and two clean days): nothing may change.
+  const rerunDays = fx.days.filter((d, i) => d.incident || i === 0 || i === fx.days.length - 1);
   const before = await gateFingerprints(db);
-  for (const day of fx.days) await gateBatch(db, suite, day.date, { compile: impl.compile, write: impl.write });
+  for (const day of rerunDays) await gateBatch(db, suite, day.date, { compile: impl.compile, write: impl.write });
   const after = await gateFingerprints(db);
   const changed: RerunEvidence[] = [];
   for (const key of new Set([...before.keys(), ...after.keys()])) {
@@ -284,7 +286,7 @@ export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityF
         notBetweenLetsThrough: letThrough.get(d.date) ?? 0,
       };
     }),
-    reruns: { batches: fx.days.length, changed },
+    reruns: { batches: rerunDays.length, changed },
     crash: crash ?? { date: '', bronze: 0, points: [], final: { silver: 0, quarantine: 0, record: false } },
   };
 }

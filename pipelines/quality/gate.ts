@@ -5,9 +5,9 @@
  *                (every row- and batch-level expectation, the quarantine count, the monitor's metrics);
  *   2. decide    blocked when any critical expectation failed;
  *   3. write     in ONE transaction: replace the batch's silver rows (the clean ones, when not
- *                blocked), its quarantine rows (with reasons), its result record, per-expectation
- *                results and metrics. A crash anywhere leaves the batch as it was; a rerun replaces
- *                the batch's rows with the same rows, so it changes nothing.
+ *                blocked), its quarantine rows (with reasons), its result record (with the
+ *                monitor's metrics) and per-expectation results. A crash anywhere leaves the
+ *                batch as it was; a rerun replaces its rows with the same rows: it changes nothing.
  */
 import type { SqlEngine } from '../engines/types.ts';
 import { catalogName } from '../engines/catalog.ts';
@@ -123,10 +123,17 @@ export function gateStatements(
   if (!blocked) out.push(route(t.silver, 'clean'));
   out.push(clear(t.quarantine, 'quarantine'));
   if (!blocked) out.push(route(t.quarantine, 'quarantine'));
-  for (const table of [t.results, t.expectationResults, t.metrics]) out.push(clear(table, 'record'));
+  for (const table of [t.results, t.expectationResults]) out.push(clear(table, 'record'));
+  const m = ev.metrics;
   out.push({
-    sql: `INSERT INTO ${q(t.results)} (batch_date, status, bronze_rows, promoted_rows, quarantined_rows, blocked_by) VALUES (CAST($1 AS DATE), $2, $3, $4, $5, $6)`,
-    params: [d, blocked ? 'blocked' : 'promoted', ev.rows, blocked ? 0 : ev.rows - ev.quarantineRows, blocked ? 0 : ev.quarantineRows, ev.blockedBy.join(',')],
+    sql: `INSERT INTO ${q(t.results)} (batch_date, status, bronze_rows, promoted_rows, quarantined_rows, blocked_by,
+            null_rate_customer_id, null_rate_email, null_rate_amount, distinct_order_ids, amount_sum, amount_avg)
+          VALUES (CAST($1 AS DATE), $2, $3, $4, $5, $6, CAST($7 AS DOUBLE PRECISION), CAST($8 AS DOUBLE PRECISION), CAST($9 AS DOUBLE PRECISION), $10,
+                  CAST($11 AS DOUBLE PRECISION), CAST($12 AS DOUBLE PRECISION))`,
+    params: [
+      d, blocked ? 'blocked' : 'promoted', ev.rows, blocked ? 0 : ev.rows - ev.quarantineRows, blocked ? 0 : ev.quarantineRows, ev.blockedBy.join(','),
+      m.nullRate.customer_id, m.nullRate.email, m.nullRate.amount, m.distinctOrderIds, m.amountSum, m.amountAvg,
+    ],
     part: 'record',
   });
   const params: unknown[] = [d];
@@ -136,13 +143,6 @@ export function gateStatements(
     return `(CAST($1 AS DATE), $${at + 1}, $${at + 2}, $${at + 3}, CAST($${at + 4} AS BIGINT), CAST($${at + 5} AS BIGINT), $${at + 6})`;
   });
   out.push({ sql: `INSERT INTO ${q(t.expectationResults)} (batch_date, expectation, severity, passed, failed_rows, null_rows, observed) VALUES ${values.join(', ')}`, params, part: 'record' });
-  const m = ev.metrics;
-  out.push({
-    sql: `INSERT INTO ${q(t.metrics)} (batch_date, row_count, null_rate_customer_id, null_rate_email, null_rate_amount, distinct_order_ids, amount_sum, amount_avg)
-          VALUES (CAST($1 AS DATE), $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), CAST($5 AS DOUBLE PRECISION), $6, CAST($7 AS DOUBLE PRECISION), CAST($8 AS DOUBLE PRECISION))`,
-    params: [d, m.rows, m.nullRate.customer_id, m.nullRate.email, m.nullRate.amount, m.distinctOrderIds, m.amountSum, m.amountAvg],
-    part: 'record',
-  });
   return out;
 }
 

@@ -4,9 +4,9 @@
  *   customers                    the reference table foreign keys are checked against
  *   silver_orders                the promoted rows: what people read
  *   quarantine_orders            rows that failed a warning expectation, with their reasons
- *   quality_batch_results        one record per gated batch: promoted or blocked, row counts
+ *   quality_batch_results        one record per gated batch: promoted or blocked, row counts, and the
+ *                                monitor's history (null rates, distinct keys, sum / mean of amount)
  *   quality_expectation_results  per batch and expectation: passed, failed rows, NULL rows
- *   quality_batch_metrics        the monitor's history: rows, null rates, distinct keys, amounts
  *   quality_alerts               what the volume monitor flagged
  */
 import type { SqlEngine } from '../engines/types.ts';
@@ -19,7 +19,6 @@ export interface QualityTables {
   quarantine: string;
   results: string;
   expectationResults: string;
-  metrics: string;
   alerts: string;
 }
 
@@ -30,7 +29,6 @@ export const QUALITY_TABLES: QualityTables = {
   quarantine: 'quarantine_orders',
   results: 'quality_batch_results',
   expectationResults: 'quality_expectation_results',
-  metrics: 'quality_batch_metrics',
   alerts: 'quality_alerts',
 };
 
@@ -48,15 +46,13 @@ export async function createQualityTables(db: SqlEngine, t: QualityTables = QUAL
   await db.exec(`CREATE TABLE IF NOT EXISTS ${q(t.quarantine)} (${orderCols}, reasons ${types.text} NOT NULL)`);
   await db.exec(
     `CREATE TABLE IF NOT EXISTS ${q(t.results)} (batch_date ${types.date} PRIMARY KEY, status ${types.text} NOT NULL, bronze_rows ${types.bigint} NOT NULL,
-       promoted_rows ${types.bigint} NOT NULL, quarantined_rows ${types.bigint} NOT NULL, blocked_by ${types.text} NOT NULL)`,
+       promoted_rows ${types.bigint} NOT NULL, quarantined_rows ${types.bigint} NOT NULL, blocked_by ${types.text} NOT NULL,
+       null_rate_customer_id ${types.double}, null_rate_email ${types.double}, null_rate_amount ${types.double},
+       distinct_order_ids ${types.bigint} NOT NULL, amount_sum ${types.double}, amount_avg ${types.double})`,
   );
   await db.exec(
     `CREATE TABLE IF NOT EXISTS ${q(t.expectationResults)} (batch_date ${types.date} NOT NULL, expectation ${types.text} NOT NULL, severity ${types.text} NOT NULL,
        passed ${types.bool} NOT NULL, failed_rows ${types.bigint}, null_rows ${types.bigint}, observed ${types.text} NOT NULL, PRIMARY KEY (batch_date, expectation))`,
-  );
-  await db.exec(
-    `CREATE TABLE IF NOT EXISTS ${q(t.metrics)} (batch_date ${types.date} PRIMARY KEY, row_count ${types.bigint} NOT NULL, null_rate_customer_id ${types.double},
-       null_rate_email ${types.double}, null_rate_amount ${types.double}, distinct_order_ids ${types.bigint}, amount_sum ${types.double}, amount_avg ${types.double})`,
   );
   await db.exec(
     `CREATE TABLE IF NOT EXISTS ${q(t.alerts)} (batch_date ${types.date} NOT NULL, monitor ${types.text} NOT NULL, observed ${types.double} NOT NULL,

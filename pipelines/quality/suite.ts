@@ -66,8 +66,9 @@ export const ORDERS_SUITE: readonly Expectation[] = [
   { name: 'amount_complete', severity: 'critical', kind: 'completeness', column: 'amount', min: 0.98 },
   { name: 'batch_row_count', severity: 'critical', kind: 'row_count', min: 1 },
   { name: 'batch_fresh', severity: 'critical', kind: 'freshness', column: 'order_ts', hours: 18 },
-  // Amounts are cents: a mean a hundred times off is a unit change upstream, not a sales day.
-  { name: 'amount_mean', severity: 'critical', kind: 'custom_sql', sql: 'avg(amount) BETWEEN {lo} AND {hi}', params: { lo: 2000, hi: 40_000 } },
+  // Amounts are cents and no order is under 5.00: a batch mostly under 500 was sent in units upstream. (A share, not the
+  // mean: one 10,000.00 typo in a small batch moves the mean as much as a unit change.)
+  { name: 'amount_in_cents', severity: 'critical', kind: 'custom_sql', sql: 'avg(CASE WHEN amount < {floor} THEN 1.0 ELSE 0.0 END) <= {share}', params: { floor: 500, share: 0.5 } },
 ];
 
 /** The monitor's report name: the volume anomaly check over the batch history (an alert; it never blocks). */
