@@ -150,7 +150,6 @@ export function nullAware(ev: ScenarioEvidence): ClaimResult {
   for (const d of ev.days) {
     letThrough += d.notBetweenLetsThrough;
     inSilver += d.tables.silverRequiredNulls;
-    if (d.tables.silverRequiredNulls > 0) problems.push(`${day(d)}: ${d.tables.silverRequiredNulls} silver rows have a NULL in a required column (amount, email or customer_id)`);
     for (const [name, col] of Object.entries(byColumn)) {
       const r = d.evaluation.results.find((x) => x.name === name);
       const truth = d.truth.nulls[col];
@@ -162,6 +161,7 @@ export function nullAware(ev: ScenarioEvidence): ClaimResult {
             (col === 'amount' ? ` — NOT (amount BETWEEN 0 AND 1000000) is NULL, not TRUE, for ${d.notBetweenLetsThrough} rows of this batch` : ''),
         );
     }
+    if (d.tables.silverRequiredNulls > 0) problems.push(`${day(d)}: ${d.tables.silverRequiredNulls} silver rows have a NULL in a required column (amount, email or customer_id)`);
   }
   return fail({ null_values: nullRows, null_outcomes_counted: counted, not_between_lets_through: letThrough, required_nulls_in_silver: inSilver }, problems);
 }
