@@ -6,6 +6,7 @@ import { Engines } from '../pipelines/engines/index.ts';
 import type { AnyLab, LabContext } from '../labs/contract.ts';
 import { Reporter } from '../labs/reporter.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
+import { failingAfter } from '../pipelines/engines/failing.ts';
 
 /** Whether a process runs: gone, or a zombie waiting to be reaped (a container's init may never reap it), is not running. */
 export function running(pid: number): boolean {
@@ -55,27 +56,8 @@ export function testContext(engines: Engines, overrides: Partial<LabContext> = {
 
 export type { AnyLab };
 
-/**
- * The same real engine, with a failure injected after `failAfter` successful statements: how the
- * tests show that a multi-statement apply is one transaction (a failure anywhere leaves the
- * previous state).
- */
-export function failingAfter(db: SqlEngine, failAfter: number): SqlEngine {
-  let n = 0;
-  const tick = () => {
-    if (++n > failAfter) throw new Error(`injected failure at statement ${n}`);
-  };
-  const wrap = (inner: SqlEngine): SqlEngine => ({
-    name: inner.name,
-    dialect: inner.dialect,
-    query: async <T>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<T>(sql, params)),
-    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
-    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
-    insertRows: (table, columns, rows) => inner.insertRows(table, columns, rows),
-    close: () => inner.close(),
-  });
-  return wrap(db);
-}
+// The failure injector lives with the engines (the quality lab's crash drill uses it too).
+export { failingAfter };
 
 /**
  * Runs `apply` on `failingAfter(db, 0)`, `failingAfter(db, 1)`, … until it succeeds, checking after

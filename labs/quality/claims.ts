@@ -157,7 +157,7 @@ export function nullAware(ev: ScenarioEvidence): ClaimResult {
       counted += r?.nullRows ?? 0;
       if (r && r.nullRows !== truth)
         problems.push(
-          `${day(d)}: ${truth} rows have ${col} NULL; ${name} counted ${r.nullRows ?? 0} NULL outcomes and ${r.failedRows ?? 0} failures` +
+          `${day(d)}: ${truth} row${truth === 1 ? ' has' : 's have'} ${col} NULL; ${name} counted ${r.nullRows ?? 0} NULL outcomes and ${r.failedRows ?? 0} failures` +
             (col === 'amount' ? ` — NOT (amount BETWEEN 0 AND 1000000) is NULL, not TRUE, for ${d.notBetweenLetsThrough} rows of this batch` : ''),
         );
     }

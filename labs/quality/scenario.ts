@@ -7,6 +7,7 @@
  */
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { fingerprintSql } from '../../pipelines/engines/sql-common.ts';
+import { failingAfter } from '../../pipelines/engines/failing.ts';
 import type { CanonicalKind } from '../../pipelines/engines/types.ts';
 import {
   compileExpectation,
@@ -98,27 +99,6 @@ export interface ScenarioEvidence {
 
 /** Day whose gate the crash drill runs with a failure injected (it has promoted and quarantined rows). */
 export const CRASH_DRILL_INCIDENT: IncidentKind = 'malformed-emails';
-
-/**
- * The same engine, failing the statement after the first `n` (queries and execs alike): where
- * a process dies between two statements, the database keeps what was committed before.
- */
-export function failingAfterStatements(db: SqlEngine, n: number): SqlEngine {
-  let count = 0;
-  const tick = () => {
-    if (++count > n) throw new Error(`injected failure before statement ${count}`);
-  };
-  const wrap = (inner: SqlEngine): SqlEngine => ({
-    name: inner.name,
-    dialect: inner.dialect,
-    query: async <R>(sql: string, params?: readonly unknown[]) => (tick(), inner.query<R>(sql, params)),
-    exec: async (sql, params) => (tick(), inner.exec(sql, params)),
-    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
-    insertRows: (table, columns, rows) => inner.insertRows(table, columns, rows),
-    close: () => inner.close(),
-  });
-  return wrap(db);
-}
 
 export async function loadReference(db: SqlEngine, fx: QualityFixture): Promise<void> {
   await createQualityTables(db);
@@ -220,7 +200,7 @@ async function crashDrill(db: SqlEngine, impl: QualityImpl, suite: readonly Expe
   const points: CrashPoint[] = [];
   // From the first write on: a failure inside the evaluation (two read-only queries) writes nothing by construction.
   for (let n = 2; n < 100; n++) {
-    const ok = await gateBatch(failingAfterStatements(db, n), suite, date, { compile: impl.compile, write: impl.write }).then(
+    const ok = await gateBatch(failingAfter(db, n), suite, date, { compile: impl.compile, write: impl.write }).then(
       () => true,
       () => false,
     );
