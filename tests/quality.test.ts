@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { qualityLab } from '../labs/quality/lab.ts';
 import { qualityPitfalls } from '../labs/quality/pitfalls.ts';
-import { referenceImpl, runScenario, type QualityImpl, type ScenarioEvidence } from '../labs/quality/scenario.ts';
+import { batchState, referenceImpl, runScenario, type CrashDrill, type QualityImpl, type ScenarioEvidence } from '../labs/quality/scenario.ts';
+import { keepSpares, startChild, stopSpares } from '../pipelines/engines/child.ts';
 import { anomalyFitsSeries, criticalBlocks, everyIncidentCaught, nothingLost, nullAware } from '../labs/quality/claims.ts';
 import { runLab, checkImplementation } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
@@ -160,6 +161,57 @@ describe.each(ENGINES)('quality on $engine', ({ engine, runs, pitfalls }) => {
     expect(seen).toHaveLength(2);
     expect(seen.filter((s) => s.includes(`FROM ${q(db, T.bronze)}`))).toHaveLength(1);
     expect(seen.filter((s) => s.includes('information_schema'))).toHaveLength(1);
+  });
+});
+
+describe('a real SIGKILL of a gate process between its statements (PostgreSQL)', () => {
+  const GATE_MAIN = new URL('../pipelines/quality/gate-main.ts', import.meta.url).href;
+  const WRITERS = {
+    reference: { writerModule: new URL('../pipelines/quality/gate.ts', import.meta.url).href, writerExport: 'writeInOneTransaction' },
+    'promote-and-quarantine-in-two-transactions': { writerModule: new URL('../labs/quality/pitfalls.ts', import.meta.url).href, writerExport: 'twoTransactions' },
+  };
+  // After the catalog query, the evaluation, and the promotion (delete + insert silver): the two-transaction
+  // gate has committed its first transaction; the reference is inside its only one.
+  const PAUSE_AFTER = 4;
+
+  it('pitfall promote-and-quarantine-in-two-transactions is rejected by nothing-lost after a real kill between its commits; the reference killed at the same statement leaves the batch as it was', async () => {
+    keepSpares([GATE_MAIN], 2); // both gate processes boot while the batch is set up
+    const url = await engines.freshPgDatabase('quality_kill');
+    const db = await engines.pg(url);
+    await createQualityTables(db);
+    const fx = qualityBatches(new Prng(5).fork('quality'), { scale: 0.25 });
+    const day = fx.days.find((d) => d.incident === 'malformed-emails')!;
+    await db.insertRows(q(db, T.customers), ['customer_id', 'email'], fx.customers.map((c) => [c.customer_id, c.email]));
+    await db.insertRows(q(db, T.bronze), [...BRONZE_COLUMNS], day.rows);
+    // The claim judged on the kill alone: no days, no reruns — only the crash.
+    const reference: ScenarioEvidence = { severities: {}, warmupDays: 14, days: [], reruns: { batches: 1, changed: [] }, crash: null! };
+
+    const killed: Record<string, { signal: string | null; drill: CrashDrill }> = {};
+    for (const [name, writer] of Object.entries(WRITERS)) {
+      for (const t of [T.silver, T.quarantine, T.results, T.expectationResults]) await db.exec(`DELETE FROM ${q(db, t)}`);
+      const job = startChild(`gate ${name}`, GATE_MAIN, { url, batchDate: day.date, pauseAfter: PAUSE_AFTER, ...writer });
+      await job.waitFor('paused', 60_000);
+      job.kill();
+      const exit = await job.exited;
+      const point = { afterStatements: PAUSE_AFTER, ...(await batchState(db, day.date)) };
+      // The next run of the job: the reference gate, in this process.
+      await gateBatch(db, ORDERS_SUITE, day.date);
+      killed[name] = { signal: exit.signal, drill: { date: day.date, bronze: day.rows.length, points: [point], final: await batchState(db, day.date) } };
+    }
+    expect(killed.reference!.signal).toBe('SIGKILL');
+    expect(killed.reference!.drill.points[0]).toEqual({ afterStatements: PAUSE_AFTER, silver: 0, quarantine: 0, record: false });
+    expect(nothingLost({ ...reference, crash: killed.reference!.drill }).passed).toBe(true);
+
+    const two = killed['promote-and-quarantine-in-two-transactions']!;
+    expect(two.signal).toBe('SIGKILL');
+    expect(two.drill.points[0]).toEqual({ afterStatements: PAUSE_AFTER, silver: day.rows.length - day.truth.badRows, quarantine: 0, record: false });
+    const verdict = nothingLost({ ...reference, crash: two.drill });
+    expect(verdict.passed).toBe(false);
+    expect(verdict.counterexample).toMatch(new RegExp(`${day.truth.badRows} of its ${day.rows.length} bronze rows are nowhere`));
+    console.log(`[postgres, SIGKILL] promote-and-quarantine-in-two-transactions: ✘ nothing-lost: ${verdict.counterexample}`);
+    // After the rerun both hold the whole batch.
+    for (const k of Object.values(killed)) expect(k.drill.final.silver + k.drill.final.quarantine).toBe(day.rows.length);
+    await stopSpares();
   });
 });
 

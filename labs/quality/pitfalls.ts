@@ -41,7 +41,7 @@ const countStarCompile: ExpectationCompiler = (e, sql) => {
  * leaves the clean rows in silver with no quarantine and no result record — the bad rows are
  * nowhere, and a job that reruns "batches without a record" may promote again.
  */
-const twoTransactions: GateWriter = async (db, statements) => {
+export const twoTransactions: GateWriter = async (db, statements) => {
   await db.transaction(async (tx) => {
     for (const s of statements.filter((s) => s.part === 'promote')) await tx.exec(s.sql, s.params);
   });

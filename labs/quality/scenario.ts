@@ -181,7 +181,8 @@ async function notBetweenCounts(db: SqlEngine): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.d, Number(r.n)]));
 }
 
-async function batchState(db: SqlEngine, date: string): Promise<{ silver: number; quarantine: number; record: boolean }> {
+/** What a reader sees of one batch: its rows in silver and in quarantine, and whether it has a result record. */
+export async function batchState(db: SqlEngine, date: string): Promise<{ silver: number; quarantine: number; record: boolean }> {
   const q = db.dialect.ident;
   const [r] = await db.query<{ s: unknown; qn: unknown; rec: unknown }>(
     `SELECT (SELECT count(*) FROM ${q(T.silver)} WHERE batch_date = CAST($1 AS DATE)) AS s,
