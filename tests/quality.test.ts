@@ -67,7 +67,7 @@ async function scenario(db: SqlEngine, impl: QualityImpl, seed: number, scale: n
 }
 
 const ENGINES: { engine: TargetEngineName; runs: { seed: number; scale: number }[]; pitfalls: string[] }[] = [
-  { engine: 'duckdb', runs: [{ seed: 3, scale: 0.25 }, { seed: 11, scale: 1 }], pitfalls: [] },
+  { engine: 'duckdb', runs: [{ seed: 3, scale: 0.25 }, { seed: 11, scale: 0.5 }], pitfalls: [] },
   // On Postgres: the pitfalls whose SQL or transactions are the engine's own (`!~`, NOT IN, two commits).
   { engine: 'postgres', runs: [{ seed: 5, scale: 0.25 }], pitfalls: ['not-between-lets-nulls-through', 'promote-and-quarantine-in-two-transactions'] },
 ];
@@ -99,8 +99,11 @@ describe.each(ENGINES)('quality on $engine', ({ engine, runs, pitfalls }) => {
   }
 
   it('nothing lost: the gate is one transaction — a failure after any of its statements leaves the batch as it was', async () => {
-    const ev = await scenario(db, referenceImpl, 9, 0.25);
-    const day = ev.days.find((d) => d.incident === 'orphan-fks')!;
+    await freshTables(db);
+    const fx = qualityBatches(new Prng(9).fork('quality'), { scale: 0.25 });
+    const day = fx.days.find((d) => d.incident === 'orphan-fks')!;
+    await db.insertRows(q(db, T.customers), ['customer_id', 'email'], fx.customers.map((c) => [c.customer_id, c.email]));
+    await db.insertRows(q(db, T.bronze), [...BRONZE_COLUMNS], day.rows);
     const state = async () =>
       (
         await db.query<{ t: string; n: unknown }>(
@@ -108,15 +111,13 @@ describe.each(ENGINES)('quality on $engine', ({ engine, runs, pitfalls }) => {
            UNION ALL SELECT 'r', count(*) FROM ${q(db, T.results)} UNION ALL SELECT 'e', count(*) FROM ${q(db, T.expectationResults)}`,
         )
       ).map((r) => `${r.t}${Number(r.n)}`).sort();
-    // Take the batch out of silver and its record away, then gate it with a failure after each statement.
-    for (const t of [T.silver, T.quarantine, T.results, T.expectationResults]) await db.exec(`DELETE FROM ${q(db, t)} WHERE batch_date = CAST($1 AS DATE)`, [day.date]);
     const statements = await expectAllOrNothing(db, (x) => gateBatch(x, ORDERS_SUITE, day.date), state);
     expect(statements).toBeGreaterThanOrEqual(8);
     const [r] = await db.query<{ s: unknown; qn: unknown }>(
       `SELECT (SELECT count(*) FROM ${q(db, T.silver)} WHERE batch_date = CAST($1 AS DATE)) AS s, (SELECT count(*) FROM ${q(db, T.quarantine)} WHERE batch_date = CAST($1 AS DATE)) AS qn`,
       [day.date],
     );
-    expect(Number(r!.s) + Number(r!.qn)).toBe(day.tables.bronze);
+    expect(Number(r!.s) + Number(r!.qn)).toBe(day.rows.length);
     expect(Number(r!.qn)).toBe(day.truth.badRows);
   });
 
