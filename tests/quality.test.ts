@@ -4,6 +4,7 @@ import { qualityLab } from '../labs/quality/lab.ts';
 import { qualityPitfalls } from '../labs/quality/pitfalls.ts';
 import { batchState, referenceImpl, runScenario, type CrashDrill, type QualityImpl, type ScenarioEvidence } from '../labs/quality/scenario.ts';
 import { keepSpares, startChild, stopSpares } from '../pipelines/engines/child.ts';
+import { GX_VERSION, gxPython, materializeBatches, runGreatExpectations } from '../labs/quality/peer.ts';
 import { anomalyFitsSeries, criticalBlocks, everyIncidentCaught, nothingLost, nullAware } from '../labs/quality/claims.ts';
 import { runLab, checkImplementation } from '../labs/runner.ts';
 import { Reporter } from '../labs/reporter.ts';
@@ -214,6 +215,44 @@ describe('a real SIGKILL of a gate process between its statements (PostgreSQL)',
     for (const k of Object.values(killed)) expect(k.drill.final.silver + k.drill.final.quarantine).toBe(day.rows.length);
     await stopSpares();
   });
+});
+
+describe('claim 7: agrees with a reference tool', () => {
+  const gx = gxPython();
+  const title = `Great Expectations ${GX_VERSION} reports the same pass/fail per expectation as the gate, on the same batches in the same Postgres database`;
+  it.skipIf('missing' in gx)('missing' in gx ? `${title} — skipped: ${gx.missing}` : title, async () => {
+    const url = await engines.freshPgDatabase('quality_gx');
+    const db = await engines.pg(url);
+    const ev = await scenario(db, referenceImpl, 5, 0.25);
+    // Every incident day and two clean ones: each expectation fails somewhere and passes elsewhere.
+    const days = ev.days.filter((d) => d.incident || d.day === 20 || d.day === 33);
+    const batches = await materializeBatches(db, days.map((d) => d.date));
+    const run = await runGreatExpectations((gx as { python: string }).python, url, ORDERS_SUITE, batches);
+    expect(run.version).toBe(GX_VERSION);
+    const mismatches: string[] = [];
+    let compared = 0;
+    let failedBoth = 0;
+    days.forEach((d, i) => {
+      const theirs = run.results[batches[i]!.table]!;
+      for (const r of d.evaluation.results) {
+        compared++;
+        if (!r.passed && theirs[r.name] === false) failedBoth++;
+        if (theirs[r.name] !== r.passed) mismatches.push(`${d.date} (${d.incident ?? 'clean'}) ${r.name}: gate ${r.passed ? 'pass' : 'fail'}, GX ${theirs[r.name] ? 'pass' : 'fail'}`);
+      }
+    });
+    expect(mismatches).toEqual([]);
+    expect(compared).toBe(days.length * ORDERS_SUITE.length);
+    expect(failedBoth).toBeGreaterThanOrEqual(12);
+    // The comparison can fail: the NULL-blind pitfall's verdicts disagree with GX where NULLs are.
+    const blind = qualityPitfalls.find((p) => p.name === 'not-between-lets-nulls-through')!.impl.compile;
+    const disagreements: string[] = [];
+    for (const [i, d] of days.entries()) {
+      const ev2 = await evaluateBatch(db, ORDERS_SUITE, d.date, { compile: blind });
+      for (const r of ev2.results) if (run.results[batches[i]!.table]![r.name] !== r.passed) disagreements.push(`${d.incident}: ${r.name}`);
+    }
+    expect(disagreements.sort()).toEqual(['null-burst: amount_between', 'null-strays: amount_between']);
+    console.log(`[postgres] GX ${run.version}: ${compared} verdicts compared on ${days.length} batches, ${failedBoth} failures reported by both, ${mismatches.length} disagreements; the NULL-blind pitfall disagrees on ${disagreements.join(', ')}`);
+  }, 180_000);
 });
 
 describe('volume detectors', () => {
