@@ -44,7 +44,8 @@ export function detectorTable(ev: ScenarioEvidence) {
 export function qualityCharts(ev: ScenarioEvidence): ChartSpec[] {
   const arrived = ev.days.filter((d) => d.tables.bronze > 0);
   const label = (d: (typeof ev.days)[number]) => d.date.slice(5);
-  const bars = (name: string, pick: (d: (typeof ev.days)[number]) => boolean) => ({ name, points: ev.days.filter(pick).map((d) => ({ x: label(d), y: d.tables.bronze })) });
+  // Every day in every series (0 where it is another series' day), so the x axis stays in date order.
+  const bars = (name: string, pick: (d: (typeof ev.days)[number]) => boolean) => ({ name, points: ev.days.map((d) => ({ x: label(d), y: pick(d) ? d.tables.bronze : 0 })) });
   return [
     {
       kind: 'line',
