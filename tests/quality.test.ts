@@ -316,10 +316,11 @@ describe('lab quality', () => {
     expect(report.charts?.map((c) => c.kind)).toEqual(['line', 'bar']);
     const out = await DuckDbEngine.open(`${workDir}/out/quality.duckdb`);
     try {
-      const [r] = await out.query<{ days: number; incidents: number; results: number }>(
-        `SELECT (SELECT count(*) FROM quality_days) AS days, (SELECT count(*) FROM quality_days WHERE incident IS NOT NULL) AS incidents, (SELECT count(*) FROM quality_expectation_results) AS results`,
+      const [r] = await out.query<{ days: number; incidents: number; results: number; quarantined: number }>(
+        `SELECT (SELECT count(*) FROM quality_days) AS days, (SELECT count(*) FROM quality_days WHERE incident IS NOT NULL) AS incidents, (SELECT count(*) FROM quality_expectation_results) AS results,
+                (SELECT count(*) FROM quality_quarantine WHERE reasons <> '') AS quarantined`,
       );
-      expect(r).toEqual({ days: 35, incidents: 10, results: 35 * ORDERS_SUITE.length });
+      expect(r).toEqual({ days: 35, incidents: 10, results: 35 * ORDERS_SUITE.length, quarantined: report.claims.find((c) => c.id === 'nothing-lost')!.evidence.quarantined_rows });
     } finally {
       await out.close();
     }

@@ -89,12 +89,23 @@ export interface CrashDrill {
   final: { silver: number; quarantine: number; record: boolean };
 }
 
+export interface QuarantinedRow {
+  batch_date: string;
+  order_id: number | null;
+  customer_id: number | null;
+  email: string | null;
+  amount: number | null;
+  reasons: string;
+}
+
 export interface ScenarioEvidence {
   severities: Record<string, Severity>;
   warmupDays: number;
   days: DayOutcome[];
   reruns: { batches: number; changed: RerunEvidence[] };
   crash: CrashDrill;
+  /** The quarantine table after the run (a few dozen rows), for the `--out` file. */
+  quarantined?: QuarantinedRow[];
 }
 
 /** Day whose gate the crash drill runs with a failure injected (it has promoted and quarantined rows). */
@@ -234,6 +245,9 @@ export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityF
   });
 
   const counts = await tableCounts(db);
+  const quarantined = (
+    await db.query<QuarantinedRow>(`SELECT batch_date, order_id, customer_id, email, amount, reasons FROM ${db.dialect.ident(T.quarantine)} ORDER BY batch_date, order_id`)
+  ).map((r) => ({ ...r, order_id: r.order_id === null ? null : Number(r.order_id), customer_id: r.customer_id === null ? null : Number(r.customer_id), amount: r.amount === null ? null : Number(r.amount) }));
   const letThrough = await notBetweenCounts(db);
   // Rerun a batch of every outcome (each incident day: promoted with quarantine, blocked, missing; and two clean days): nothing may change.
   const rerunDays = fx.days.filter((d, i) => d.incident || i === 0 || i === fx.days.length - 1);
@@ -269,6 +283,7 @@ export async function runScenario(db: SqlEngine, impl: QualityImpl, fx: QualityF
     }),
     reruns: { batches: rerunDays.length, changed },
     crash: crash ?? { date: '', bronze: 0, points: [], final: { silver: 0, quarantine: 0, record: false } },
+    quarantined,
   };
 }
 

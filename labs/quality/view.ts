@@ -91,6 +91,7 @@ export async function persistQuality(ev: ScenarioEvidence, out: PersistTarget): 
       volume_score: d.anomaly?.score ?? null,
     })),
   );
+  await out.table('quality_quarantine', (ev.quarantined ?? []).map((r) => ({ ...r })));
   await out.table(
     'quality_expectation_results',
     ev.days.flatMap((d) => d.evaluation.results.map((r) => ({ batch_date: d.date, expectation: r.name, severity: r.severity, level: r.level, passed: r.passed, failed_rows: r.failedRows, null_rows: r.nullRows, observed: r.observed }))),
