@@ -22,6 +22,7 @@ import {
   weekdayRobustDetector,
   zScoreDetector,
   type Expectation,
+  type ExpectationCompiler,
 } from '../pipelines/quality/index.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
@@ -54,6 +55,10 @@ const failedClaims = (ev: ScenarioEvidence) =>
     .filter((c) => !c.passed);
 
 const q = (db: SqlEngine, name: string) => db.dialect.ident(name);
+
+async function clearBatch(db: SqlEngine, date: string): Promise<void> {
+  for (const t of [T.bronze, T.silver, T.quarantine, T.results, T.expectationResults]) await db.exec(`DELETE FROM ${q(db, t)} WHERE batch_date = CAST($1 AS DATE)`, [date]);
+}
 
 async function freshTables(db: SqlEngine): Promise<void> {
   await createQualityTables(db);
@@ -133,6 +138,56 @@ describe.each(ENGINES)('quality on $engine', ({ engine, runs, pitfalls }) => {
     expect(ev.results[0]).toMatchObject({ failedRows: 3, nullRows: 1, passed: false });
     const pass: Expectation = { ...between, nulls: 'pass' } as Expectation;
     expect((await evaluateBatch(db, [pass], '2024-01-01')).results[0]).toMatchObject({ failedRows: 2, nullRows: 1 });
+  });
+
+  /** For any small batch: each value check's failed and NULL counts equal a JS oracle's, and the gate routes rows by them. */
+  async function nullAwareProperty(compile: ExpectationCompiler, numRuns: number) {
+    const pattern = new RegExp((ORDERS_SUITE.find((e) => e.kind === 'regex') as { pattern: string }).pattern);
+    const rowArb = fc.record({
+      id: fc.constantFrom<number | null>(1, 2, 3, null),
+      amount: fc.constantFrom<number | null>(null, -1, 0, 5, 2.5, 1_000_000, 1_000_001),
+      email: fc.constantFrom<string | null>(null, 'a@b.io', 'a at b.io', 'x@y', '', 'q@w.com'),
+      status: fc.constantFrom<string | null>(null, 'paid', 'lost'),
+      customer: fc.constantFrom<number | null>(null, 1, 3, 99),
+    });
+    await freshTables(db);
+    await db.insertRows(q(db, T.customers), ['customer_id', 'email'], [[1, 'a@b.io'], [3, 'c@d.io']]);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(rowArb, { maxLength: 10 }), async (rows) => {
+        const date = `2025-01-${String((n++ % 28) + 1).padStart(2, '0')}`;
+        await clearBatch(db, date);
+        if (rows.length) await db.insertRows(q(db, T.bronze), [...BRONZE_COLUMNS], rows.map((r, i) => [date, r.id, r.customer, 'web', `w-${i}`, r.status, r.email, r.amount, `${date} 20:00:00`]));
+        const ev = await gateBatch(db, ORDERS_SUITE, date, { compile });
+        const by = Object.fromEntries(ev.results.map((r) => [r.name, r]));
+        const fails = {
+          amount_between: (r: (typeof rows)[number]) => r.amount === null || r.amount < 0 || r.amount > 1_000_000,
+          email_format: (r: (typeof rows)[number]) => r.email === null || !pattern.test(r.email),
+          status_in_set: (r: (typeof rows)[number]) => r.status === null || !['placed', 'paid', 'shipped', 'cancelled'].includes(r.status),
+          customer_exists: (r: (typeof rows)[number]) => r.customer === null || ![1, 3].includes(r.customer),
+        };
+        const nulls = { amount_between: 'amount', email_format: 'email', status_in_set: 'status', customer_exists: 'customer' } as const;
+        for (const [name, f] of Object.entries(fails)) {
+          expect(by[name], name).toMatchObject({ failedRows: rows.filter(f).length, nullRows: rows.filter((r) => r[nulls[name as keyof typeof nulls]] === null).length });
+        }
+        const ids = rows.map((r) => r.id).filter((x) => x !== null);
+        expect(by.order_id_unique!.passed).toBe(new Set(ids).size === ids.length);
+        const state = await batchState(db, date);
+        const bad = rows.filter((r) => Object.values(fails).some((f) => f(r))).length;
+        if (ev.blockedBy.length) expect(state).toEqual({ silver: 0, quarantine: 0, record: true });
+        else expect(state).toEqual({ silver: rows.length - bad, quarantine: bad, record: true });
+      }),
+      { numRuns, seed: 17 },
+    );
+  }
+
+  it('null-aware, for all batches: every value check counts its failures and NULLs as a JS oracle does, and the gate routes each row to silver or quarantine by them (fast-check)', async () => {
+    await nullAwareProperty(compileExpectation, engine === 'duckdb' ? 40 : 15);
+  });
+
+  it('pitfall not-between-lets-nulls-through fails the same property (fast-check finds a batch)', async () => {
+    const blind = qualityPitfalls.find((p) => p.name === 'not-between-lets-nulls-through')!.impl.compile;
+    await expect(nullAwareProperty(blind, 40)).rejects.toThrow(/Property failed/);
   });
 
   it('unique (single and compound): duplicates counted, rows with a NULL in the key not compared; completeness counts count(col), not count(*)', async () => {
