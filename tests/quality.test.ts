@@ -73,7 +73,7 @@ async function scenario(db: SqlEngine, impl: QualityImpl, seed: number, scale: n
 }
 
 const ENGINES: { engine: TargetEngineName; runs: { seed: number; scale: number }[]; pitfalls: string[] }[] = [
-  { engine: 'duckdb', runs: [{ seed: 3, scale: 0.25 }, { seed: 11, scale: 0.5 }], pitfalls: [] },
+  { engine: 'duckdb', runs: [{ seed: 3, scale: 0.25 }], pitfalls: [] }, // and seed 7 in the lab run below
   // On Postgres: the pitfalls whose SQL or transactions are the engine's own (`!~`, NOT IN, two commits).
   { engine: 'postgres', runs: [{ seed: 5, scale: 0.25 }], pitfalls: ['not-between-lets-nulls-through', 'promote-and-quarantine-in-two-transactions'] },
 ];
