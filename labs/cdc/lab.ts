@@ -24,7 +24,8 @@ import {
   kafkaClient,
   keepCdcSpares,
   stopCdcSpares,
-  openCdcTarget,
+  openPortableTarget,
+  makePortableTarget,
   sampleLag,
   slotBehind,
   startApply,
@@ -33,7 +34,7 @@ import {
   waitCaughtUp,
   waitGroupDrained,
   type ApplyImpl,
-  type CdcTarget,
+  type PortableTarget,
   type LagSample,
   type ProcessEnd,
   type TableDiff,
@@ -53,16 +54,6 @@ export const referenceImpl: CdcImpl = {
   commitOffsets: 'after-target-commit',
 };
 
-/** How the lab makes a fresh apply target on each engine (a descriptor a child process can open). */
-const targetMakers: Partial<Record<TargetEngineName, (ctx: LabContext, dir: string, label: string) => Promise<CdcTarget>>> = {
-  duckdb: async (_ctx, dir, label) => ({ engine: 'duckdb', path: join(dir, `${label}.duckdb`) }),
-  postgres: async (ctx, _dir, label) => ({ engine: 'postgres', url: await ctx.engines.freshPgDatabase(`cdc_${label}`) }),
-  // A fresh schema on the Snowflake provider (emulator or real account); imported on first use.
-  snowflake: async (ctx, _dir, label) => ({
-    engine: 'snowflake',
-    connection: await (await import('../../pipelines/engines/snowflake/target.ts')).createSnowflakeTarget(ctx.engines, `cdc_${label}`),
-  }),
-};
 
 interface Batch {
   t: number;
@@ -90,7 +81,7 @@ interface State {
   kafka?: Kafka;
   admin?: Admin;
   source?: PgEngine;
-  targets: Record<string, CdcTarget>;
+  targets: Record<string, PortableTarget>;
   /** Session timeout of the crash-test consumers (short: a killed one's partitions free up sooner). */
   sessionTimeout: number;
   captureConfig?: Omit<CaptureConfig, 'crash'>;
@@ -156,8 +147,8 @@ async function fingerprint(db: SqlEngine): Promise<string> {
   return h.digest('hex').slice(0, 16);
 }
 
-async function withTarget<T>(target: CdcTarget, fn: (db: SqlEngine) => Promise<T>): Promise<T> {
-  const db = await openCdcTarget(target);
+async function withTarget<T>(target: PortableTarget, fn: (db: SqlEngine) => Promise<T>): Promise<T> {
+  const db = await openPortableTarget(target);
   try {
     return await fn(db);
   } finally {
@@ -184,7 +175,7 @@ const HIST_EDGES = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
 interface ApplyHandle {
   label: string;
-  target: CdcTarget;
+  target: PortableTarget;
   /** Set while paused for the throughput measurement: what happened before. */
   paused?: { ends: ProcessEnd[]; run: ApplyRun };
   groupId: string;
@@ -220,7 +211,7 @@ function launchApply(
   impl: CdcImpl,
   opts: {
     label: string;
-    target: CdcTarget;
+    target: PortableTarget;
     crash?: { afterEvents: number; key?: { topic: string; key: string } };
     killAfterMs?: number;
     sessionTimeout?: number;
@@ -522,8 +513,7 @@ export const cdcLab: Lab<CdcImpl, State> = {
         keepCdcSpares({ apply: 2, capture: ctx.mode === 'full' ? 1 : 0 });
         ctx.engines.onStop(() => stopCdcSpares());
         s.dir = mkdtempSync(join(ctx.workDir, 'cdc-'));
-        const make = targetMakers[ctx.engine];
-        if (!make) throw new Error(`cdc: no apply target for --engine ${ctx.engine}`);
+        const make = (c: LabContext, dir: string, label: string) => makePortableTarget(c.engines, c.engine, dir, `cdc_${label}`);
         if (ctx.mode === 'check') {
           // Judging an apply implementation: the capture side is the same for every candidate, so the
           // workload is captured into Kafka once per run (seed, scale) and each candidate replays

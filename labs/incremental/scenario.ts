@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Engines } from '../../pipelines/engines/index.ts';
+import { makePortableTarget, openPortableTarget, type PortableTarget } from '../../pipelines/engines/portable.ts';
 import { DuckDbEngine } from '../../pipelines/engines/duckdb/driver.ts';
 import { PgEngine } from '../../pipelines/engines/postgres/driver.ts';
 import type { SqlEngine, TargetEngineName } from '../../pipelines/engines/types.ts';
@@ -22,7 +23,6 @@ import {
   hardDelete,
   inRange,
   moduleUrl,
-  openTargetAt,
   readState,
   restoreState,
   snapshotState,
@@ -34,7 +34,6 @@ import {
   type ExtractFn,
   type ExtractorSource,
   type ExtractRun,
-  type TargetLocation,
   type TxTiming,
 } from '../../pipelines/incremental/index.ts';
 import type { Workload } from '../../fixtures/incremental.ts';
@@ -113,9 +112,9 @@ async function secondConnection(db: SqlEngine): Promise<SqlEngine> {
 }
 
 /** A fresh, empty target another process can open (the crash test's extractor process). */
-async function crashTarget(engines: Engines, engine: TargetEngineName, workDir: string): Promise<TargetLocation> {
-  const loc: TargetLocation = engine === 'postgres' ? { engine, url: await engines.freshPgDatabase('incremental_crash') } : { engine: 'duckdb', path: join(workDir, `crash-${Date.now()}-${Math.random().toString(36).slice(2)}.duckdb`) };
-  const db = await openTargetAt(loc);
+async function crashTarget(engines: Engines, engine: TargetEngineName, workDir: string): Promise<PortableTarget> {
+  const loc = await makePortableTarget(engines, engine, workDir, 'incremental_crash');
+  const db = await openPortableTarget(loc);
   try {
     await createTargetTables(db);
   } finally {
@@ -195,7 +194,7 @@ export async function runScenario(ctx: ScenarioContext, impl: IncrementalImpl, w
     }
     const loc = await crashTarget(engines, ctx.engine, ctx.workDir);
     const proc = await child.run({ source: impl.source, sourceUrl: srcUrl, target: loc, options: {}, crashAt: 'data-written' });
-    const db = await openTargetAt(loc);
+    const db = await openPortableTarget(loc);
     try {
       const stateAfterCrash = (await readState(db, 'orders')).watermark?.toISOString() ?? null;
       await impl.extract(extractor, db);

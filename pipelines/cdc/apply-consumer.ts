@@ -6,7 +6,7 @@
  */
 import { kafkaClient } from '../engines/kafka/admin.ts';
 import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
-import { openCdcTarget, type CdcTarget } from './target.ts';
+import { openPortableTarget, type PortableTarget } from '../engines/portable.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
 import type { ChangeEvent } from './envelope.ts';
 import { decodeChangeEvent } from './debezium.ts';
@@ -26,7 +26,7 @@ export interface ApplyConfig {
   brokers: string[];
   groupId: string;
   topics: string[];
-  target: CdcTarget;
+  target: PortableTarget;
   impl: ApplyImpl;
   /** `apply:between-commits`: die between the target commit and the offset commit (whichever order the impl uses). */
   crash?: CrashSpec;
@@ -85,7 +85,7 @@ export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 500
 
 export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<void> {
   const applyFn = await loadApplyFn(cfg.impl);
-  const db = await openCdcTarget(cfg.target);
+  const db = await openPortableTarget(cfg.target, { applicationName: 'de-lab-cdc-apply' });
   await clearDeadSessions(db, cfg.abortSessions ?? []);
   const schema = new TargetSchema(db);
   await schema.ensureWatermarkTable();

@@ -22,7 +22,7 @@ import { storedColumns } from '../engines/catalog.ts';
 export { topicFor, CAPTURE_CRASH_POINT } from './capture.ts';
 export { APPLY_CRASH_POINT, type ApplyImpl, type ApplyConfig } from './apply-consumer.ts';
 export { applyBatch, WATERMARK_TABLE, type ApplyBatchFn, type ApplyBatchInput, type ApplyBatchResult } from './apply.ts';
-export { openCdcTarget, registerCdcTarget, type CdcTarget } from './target.ts';
+export { makePortableTarget, openPortableTarget, type PortableTarget } from '../engines/portable.ts';
 export type { ChildJob, CrashSpec };
 
 const CAPTURE_MAIN = new URL('./capture-main.ts', import.meta.url).href;

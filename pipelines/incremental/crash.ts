@@ -7,22 +7,13 @@
  * transaction).
  */
 import { bootChild, waitForExit, type ChildMessage } from '../engines/child.ts';
-import { DuckDbEngine } from '../engines/duckdb/driver.ts';
-import { PgEngine } from '../engines/postgres/driver.ts';
-import type { SqlEngine } from '../engines/types.ts';
+import type { PortableTarget } from '../engines/portable.ts';
 import type { ExtractOptions, ExtractorSource, ExtractRun } from './extract.ts';
-
-/** Where a target lives, so another process can open it: a DuckDB file or a PostgreSQL database. */
-export type TargetLocation = { engine: 'duckdb'; path: string } | { engine: 'postgres'; url: string };
-
-export async function openTargetAt(loc: TargetLocation): Promise<SqlEngine> {
-  return loc.engine === 'duckdb' ? DuckDbEngine.open(loc.path) : PgEngine.connect(loc.url);
-}
 
 export interface ExtractJob {
   source: ExtractorSource;
   sourceUrl: string;
-  target: TargetLocation;
+  target: PortableTarget;
   options: Omit<ExtractOptions, 'checkpoint'>;
   /** Pause at this checkpoint and wait to be killed. */
   crashAt?: 'data-written';

@@ -14,7 +14,7 @@ import type { ExtractJob } from './crash.ts';
 import type { ExtractFn, PlanExtraction } from './extract.ts';
 
 runChild<ExtractJob>(async () => {
-  const { openTargetAt } = await import('./crash.ts');
+  const { openPortableTarget } = await import('../engines/portable.ts');
   const { PgEngine } = await import('../engines/postgres/driver.ts');
   const { extractWith } = await import('./extract.ts');
   return async (job) => {
@@ -23,7 +23,7 @@ runChild<ExtractJob>(async () => {
     if (typeof fn !== 'function') throw new Error(`${job.source.module} has no export ${job.source.exportName}`);
     const extract = job.source.kind === 'plan' ? extractWith(fn as PlanExtraction) : (fn as ExtractFn);
     const src = await PgEngine.connect(job.sourceUrl, { applicationName: 'de-lab-extractor' });
-    const target = await openTargetAt(job.target);
+    const target = await openPortableTarget(job.target);
     try {
       const run = await extract(src, target, {
         ...job.options,
