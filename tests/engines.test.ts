@@ -78,3 +78,32 @@ describe.each(['duckdb', 'postgres'] as const)('SqlEngine contract on %s', (name
     ]);
   });
 });
+
+describe('DuckDB insertRows (one JSON bind per chunk)', () => {
+  it('stores every value exactly: non-finite doubles, bigints past 2^53, dates, timestamps, NULLs, more rows than one chunk; nested types take the VALUES path', async () => {
+    const { DuckDbEngine } = await import('../pipelines/engines/duckdb/driver.ts');
+    const db = await DuckDbEngine.open(':memory:');
+    try {
+      await db.exec(`CREATE TABLE v ("odd name" DOUBLE, b BIGINT, d DECIMAL(12,2), dt DATE, ts TIMESTAMP, s VARCHAR, ok BOOLEAN)`);
+      await db.insertRows('v', ['odd name', 'b', 'd', 'dt', 'ts', 's', 'ok'], [
+        [Number.NaN, 9007199254740993n, 12.34, '2024-02-29', new Date('2024-02-29T23:59:58.500Z'), "it's", true],
+        [Number.POSITIVE_INFINITY, -9223372036854775808n, null, null, null, null, null],
+        [Number.NEGATIVE_INFINITY, 1, -0.01, '1970-01-01', '1970-01-01 00:00:00', '', false],
+      ]);
+      const rows = await db.query<Record<string, unknown>>('SELECT * FROM v ORDER BY b');
+      expect(rows[0]).toMatchObject({ 'odd name': Number.POSITIVE_INFINITY, b: -9223372036854775808n, d: null, s: null });
+      expect(rows[1]).toMatchObject({ 'odd name': Number.NEGATIVE_INFINITY, b: 1, d: -0.01, dt: '1970-01-01', s: '', ok: false });
+      expect(rows[2]).toMatchObject({ b: 9007199254740993n, d: 12.34, dt: '2024-02-29', ts: new Date('2024-02-29T23:59:58.500Z'), s: "it's", ok: true });
+      expect(Number.isNaN(rows[2]!['odd name'])).toBe(true);
+      // 120k rows: three chunks, in order.
+      await db.exec('CREATE TABLE many (i INTEGER)');
+      await db.insertRows('many', ['i'], Array.from({ length: 120_000 }, (_, i) => [i]));
+      expect(await db.query('SELECT COUNT(*) AS n, SUM(i) AS s FROM many')).toEqual([{ n: 120000, s: 7199940000 }]);
+      await db.exec('CREATE TABLE nested (id INTEGER, st STRUCT(a INTEGER, b VARCHAR))');
+      await db.insertRows('nested', ['id'], [[1]]);
+      expect(await db.query('SELECT id, st FROM nested')).toEqual([{ id: 1, st: null }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
