@@ -127,4 +127,10 @@ describe('skew --engine spark: the strategies on the cluster, judged by the lab�
     expect(report.metrics.skew_spark_stage_ms_plain).toBeGreaterThan(0);
     expect(report.providers.spark).toMatch(/Spark 4\./);
   });
+
+  it('the retry trap on the cluster: an executor SIGKILLed during the salted join — Spark still returns DuckDB’s answer, with the rand() salt and the identity salt', () => {
+    if (report.providers.spark?.startsWith('external')) return;
+    expect(report.metrics.skew_spark_retry_rand_equal).toBe(1);
+    expect(report.metrics.skew_spark_retry_identity_equal).toBe(1);
+  });
 });

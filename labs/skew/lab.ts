@@ -105,7 +105,15 @@ export interface SkewState {
   /** What the makespan is computed from: the JS executor's task times, or Spark's (--engine spark). */
   makespanBasis: string;
   /** --engine spark: the cluster, and each strategy's real stage time on it. */
-  spark?: { label: string; uiUrl: string; startupMs: number; loadMs: number; stages: { strategy: StrategyName; joinType: JoinType; stageMs: number; stages: number }[] };
+  spark?: {
+    label: string;
+    uiUrl: string;
+    startupMs: number;
+    loadMs: number;
+    stages: { strategy: StrategyName; joinType: JoinType; stageMs: number; stages: number }[];
+    /** The retry trap on the cluster: an executor killed during the salted join, rand() vs identity salt. */
+    retry: import('../../pipelines/skew/spark-retry.ts').SparkRetryRun[];
+  };
 }
 
 const JS_BASIS = 'simulated from measured task times';
@@ -300,6 +308,10 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
           { salt: 'under test', ...retryRow(state.retry) },
           { salt: 'rand() (contrast)', ...retryRow(state.retryRand) },
         ]);
+        if (state.spark?.retry.length) {
+          ctx.out.note('On the Spark cluster: one executor SIGKILLed while the salted join’s reducers ran (README: what Spark does about rand())');
+          ctx.out.table((await import('./spark.ts')).retryTable(state.spark.retry));
+        }
       },
     },
   ],
@@ -437,7 +449,7 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
       id: 'retry-determinism',
       title: 'Determinism under retry',
       statement:
-        'A salt derived from a hash of the row’s identity sends every row of a re-run map task to the reducer it went to the first time; a rand() salt does not — rows land on other reducers, lost or counted twice.',
+        'A salt derived from a hash of the row’s identity sends every row of a re-run map task to the reducer it went to the first time; a rand() salt does not — rows land on other reducers, lost or counted twice by an engine that re-runs only the lost map task. (Spark 4 re-ran the lost map stages and the whole join stage and gave the exact answer with either salt: --engine spark kills an executor to show it.)',
       check: ({ retry, retryRand }) => ({
         passed: !!retry && !!retryRand && retry.moved === 0 && retryRand.moved > 0,
         evidence: {
@@ -473,6 +485,13 @@ export const skewLab: Lab<SkewImpl, SkewState> = {
             skew_spark_load_ms: Math.round(s.spark.loadMs),
             skew_spark_stage_ms_plain: Math.round(plain?.stageMs ?? 0),
             skew_spark_stage_ms_salted: Math.round(salted?.stageMs ?? 0),
+            ...Object.fromEntries(
+              s.spark.retry.flatMap((r) => [
+                [`skew_spark_retry_${r.salt}_equal`, r.equal ? 1 : 0],
+                [`skew_spark_retry_${r.salt}_fetch_failures`, r.fetchFailures],
+                [`skew_spark_retry_${r.salt}_stage_retries`, r.stageRetries],
+              ]),
+            ),
           }
         : {}),
     };

@@ -15,6 +15,7 @@
 import type { SparkSession } from '../engines/spark/driver.ts';
 import type { SparkRest, StageSummary, TaskMetricsRow } from '../engines/spark/rest.ts';
 import { int32Ipc } from '../engines/spark/driver.ts';
+import { LabError } from '../errors.ts';
 import { FP_MOD } from './answer.ts';
 import { NULL_KEY } from './hash.ts';
 import { splits } from './strategies.ts';
@@ -88,22 +89,24 @@ export async function loadSkewTablesSpark(db: SparkSession, tables: SkewTables, 
     CREATE TABLE ${d}.payments (payment_id INT, merchant_id INT, amount_cents INT) USING parquet;
     CREATE TABLE ${d}.merchants (merchant_id INT, segment STRING) USING parquet`);
   let bytes = 0;
-  // One statement per split (an INSERT of one task, one file), one after another: two INSERTs into
-  // one table at once collide in its _temporary dir, and a single statement over all splits'
-  // relations stalls the cluster (2M rows of local data in one plan).
-  const insertSplit = async (m: number, [start, end]: [number, number]) => {
+  // One INSERT per split: one task, one file (COALESCE(1): one partition, no shuffle). One at a
+  // time: two INSERTs into one table at once collide in its _temporary dir; one statement over
+  // all splits stalls the cluster at 2M rows, and a union of several splits' relations is written
+  // as fewer files than splits.
+  for (const [m, [start, end]] of splits(id.length, opts.mapTasks).entries()) {
     const k = key.subarray(start, end);
     const ipc = int32Ipc({ payment_id: { values: id.subarray(start, end) }, merchant_id: { values: k, isNull: (i) => k[i] === NULL_KEY }, amount_cents: { values: amountCents.subarray(start, end) } });
     bytes += ipc.byteLength;
     await db.createView(`skew_upload_${m}`, ipc);
     await db.exec(`INSERT INTO ${d}.payments SELECT /*+ COALESCE(1) */ payment_id, merchant_id, amount_cents FROM skew_upload_${m}; DROP VIEW skew_upload_${m}`);
-  };
-  const parts = splits(id.length, opts.mapTasks);
-  for (const [m, p] of parts.entries()) await insertSplit(m, p);
+  }
   const dims = int32Ipc({ merchant_id: { values: tables.dim.key }, segment_no: { values: Int32Array.from(tables.dim.segment) } });
   bytes += dims.byteLength;
   await db.createView('skew_upload', dims);
   await db.exec(`INSERT INTO ${d}.merchants SELECT /*+ COALESCE(1) */ merchant_id, element_at(${segments}, segment_no + 1) AS segment FROM skew_upload; DROP VIEW skew_upload`);
+  // The map side of every strategy is one task per file: check there are mapTasks of them.
+  const [files] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT DISTINCT _metadata.file_path FROM ${d}.payments)`);
+  if (files!.n !== opts.mapTasks) throw new LabError(`Spark: payments written as ${files!.n} files, ${opts.mapTasks} expected (one per map task)`);
   return { ms: performance.now() - t0, bytes };
 }
 
@@ -121,7 +124,7 @@ function baseConf(opts: SparkSkewOptions): Record<string, string> {
 }
 
 /** What a strategy changes in the session, and its join as SQL (columns: payment_id, amount_cents, matched, segment). */
-export function strategySql(strategy: StrategyName, joinType: JoinType, opts: SparkSkewOptions): { conf: Record<string, string>; join: string } {
+export function strategySql(strategy: StrategyName, joinType: JoinType, opts: SparkSkewOptions, variant: { salt?: 'identity' | 'rand'; shuffledInput?: boolean } = {}): { conf: Record<string, string>; join: string } {
   const d = opts.database;
   const J = joinType === 'left' ? 'LEFT JOIN' : 'JOIN';
   const hot = [...opts.hotKeys].sort((a, b) => a - b);
@@ -164,11 +167,15 @@ export function strategySql(strategy: StrategyName, joinType: JoinType, opts: Sp
       const P = opts.partitions;
       const saltMap = hot.length ? `map(${hot.map((k) => `${k}, array(${spreadSalts(k, K, P).join(', ')})`).join(', ')})` : 'map(0, array(0))';
       // NULL keys (left join: they must come out, and match nothing) are spread by row id too.
+      // The retry trap (spark-retry.ts) swaps in the textbook rand() salt, over input that itself
+      // comes from a shuffle (a re-run map task then reads its rows in another order).
+      const saltIndex = variant.salt === 'rand' ? `CAST(floor(rand() * ${K}) AS INT)` : `pmod(hash(payment_id), ${K})`;
+      const source = variant.shuffledInput ? `(SELECT /*+ REPARTITION(${P}, payment_id) */ * FROM ${d}.payments)` : `${d}.payments`;
       const fact = `SELECT payment_id, merchant_id, amount_cents,
           CASE WHEN merchant_id IS NULL THEN pmod(hash(payment_id), ${P})
-               WHEN merchant_id ${inHot} THEN element_at(element_at(${saltMap}, merchant_id), pmod(hash(payment_id), ${K}) + 1)
+               WHEN merchant_id ${inHot} THEN element_at(element_at(${saltMap}, merchant_id), ${saltIndex} + 1)
                ELSE 0 END AS salt
-        FROM ${d}.payments`;
+        FROM ${source}`;
       const dim = `SELECT merchant_id, segment, 0 AS salt FROM ${d}.merchants WHERE NOT (merchant_id ${inHot})
         UNION ALL
         SELECT merchant_id, segment, salt FROM ${d}.merchants LATERAL VIEW explode(element_at(${saltMap}, merchant_id)) s AS salt WHERE merchant_id ${inHot}`;
@@ -220,14 +227,19 @@ export async function runSparkStrategy(db: SparkSession, rest: SparkRest, strate
   return best!;
 }
 
-async function runOnce(db: SparkSession, rest: SparkRest, strategy: StrategyName, joinType: JoinType, opts: SparkSkewOptions): Promise<SparkJoinRun> {
-  const { conf, join } = strategySql(strategy, joinType, opts);
-  await db.exec(Object.entries(conf).map(([k, v]) => `SET ${k}=${v}`).join(';\n'));
+/** The join's count and order-independent fingerprint (native.ts computes the same on DuckDB). */
+export function fingerprintSql(join: string): string {
   // sum(amount_cents), count(segment): the joined columns are read, as a consumer would (else Spark prunes them away).
-  const sql = `SELECT count(*) AS n,
+  return `SELECT count(*) AS n,
       CAST(coalesce(sum((CAST(payment_id AS BIGINT) * 1000003 + coalesce(matched, 0)) % ${FP_MOD}), 0) % ${FP_MOD} AS BIGINT) AS fp,
       sum(amount_cents) AS amount, count(segment) AS with_segment
     FROM (${join}) j`;
+}
+
+async function runOnce(db: SparkSession, rest: SparkRest, strategy: StrategyName, joinType: JoinType, opts: SparkSkewOptions): Promise<SparkJoinRun> {
+  const { conf, join } = strategySql(strategy, joinType, opts);
+  await setConf(db, conf);
+  const sql = fingerprintSql(join);
   const t0 = performance.now();
   const { result, stages } = await rest.stagesOf(() => db.query<{ n: number; fp: number }>(sql));
   const wallMs = performance.now() - t0;
@@ -242,6 +254,10 @@ async function runOnce(db: SparkSession, rest: SparkRest, strategy: StrategyName
   }
   const written = stages.reduce((a, s) => a + s.shuffleWriteRecords, 0) - js.reduce((a, s) => a + s.shuffleWriteRecords, 0);
   return { strategy, joinType, rows: Number(result[0]!.n), fp: Number(result[0]!.fp), tasks, stageMs, wallMs, rowsShuffled: written, stages: stages.length };
+}
+
+export async function setConf(db: SparkSession, conf: Record<string, string>): Promise<void> {
+  await db.exec(Object.entries(conf).map(([k, v]) => `SET ${k}=${v}`).join(';\n'));
 }
 
 function taskStats(t: TaskMetricsRow, stage: StageSummary, strategy: StrategyName, partitions: number): TaskStats {

@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { EngineUnavailableError } from '../../errors.ts';
+import { cacheDir } from './provision.ts';
 
 /** Entries of a zip file whose name passes `keep`, as (name, bytes). */
 export function readZipEntries(file: string, keep: (name: string) => boolean): Map<string, Buffer> {
@@ -46,10 +46,6 @@ export function readZipEntries(file: string, keep: (name: string) => boolean): M
     else throw new EngineUnavailableError(`Spark: ${basename(file)}: ${name} uses zip method ${method}`);
   }
   return out;
-}
-
-function cacheDir(env: NodeJS.ProcessEnv): string {
-  return env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
 }
 
 /**

@@ -44,7 +44,8 @@ export interface SparkServer extends ProvisionedServer {
   startupMs: number;
 }
 
-function cacheDir(env: NodeJS.ProcessEnv): string {
+/** The de-lab cache (DE_LAB_CACHE, else $XDG_CACHE_HOME/de-lab, else ~/.cache/de-lab). */
+export function cacheDir(env: NodeJS.ProcessEnv): string {
   return env.DE_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'de-lab');
 }
 

@@ -34,9 +34,12 @@ export interface TaskMetricsRow {
   inputRecords: number;
   shuffleReadRecords: number;
   shuffleWriteRecords: number;
+  /** A failed attempt's reason (first line). */
+  error?: string;
 }
 
 interface RawTask {
+  errorMessage?: string;
   taskId: number;
   index: number;
   attempt: number;
@@ -108,6 +111,7 @@ export class SparkRest {
       inputRecords: t.taskMetrics?.inputMetrics.recordsRead ?? 0,
       shuffleReadRecords: t.taskMetrics?.shuffleReadMetrics.recordsRead ?? 0,
       shuffleWriteRecords: t.taskMetrics?.shuffleWriteMetrics.recordsWritten ?? 0,
+      ...(t.errorMessage ? { error: t.errorMessage.split('\n')[0] } : {}),
     }));
   }
 
