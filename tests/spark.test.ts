@@ -56,6 +56,8 @@ describe('spark engine: Spark Connect from TypeScript', () => {
       { g: 1, n: 9 },
       { g: 2, n: 9 },
     ]);
+    await db.setConf({ 'spark.sql.shuffle.partitions': '5', 'spark.sql.session.timeZone': 'UTC' });
+    expect(await db.query('SET spark.sql.shuffle.partitions')).toEqual([{ key: 'spark.sql.shuffle.partitions', value: '5' }]);
     expect(await db.query('SELECT $1 AS big, $2 AS ts', [2 ** 40, new Date('2020-01-01T00:00:00Z')])).toEqual([{ big: 2 ** 40, ts: new Date('2020-01-01T00:00:00Z') }]);
   });
 

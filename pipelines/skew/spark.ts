@@ -256,9 +256,7 @@ async function runOnce(db: SparkSession, rest: SparkRest, strategy: StrategyName
   return { strategy, joinType, rows: Number(result[0]!.n), fp: Number(result[0]!.fp), tasks, stageMs, wallMs, rowsShuffled: written, stages: stages.length };
 }
 
-export async function setConf(db: SparkSession, conf: Record<string, string>): Promise<void> {
-  await db.exec(Object.entries(conf).map(([k, v]) => `SET ${k}=${v}`).join(';\n'));
-}
+export const setConf = (db: SparkSession, conf: Record<string, string>) => db.setConf(conf);
 
 function taskStats(t: TaskMetricsRow, stage: StageSummary, strategy: StrategyName, partitions: number): TaskStats {
   const shuffled = t.shuffleReadRecords > 0 || (stage.shuffleReadRecords > 0 && t.inputRecords === 0);

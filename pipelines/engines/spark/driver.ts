@@ -234,6 +234,21 @@ export class SparkSession {
     for (const s of statements) await this.execute({ command: { sql_command: { input: this.sqlRelation(s, params) } } }, s);
   }
 
+  /** Sets session configuration (`SET k=v` for several keys, in one Config request). */
+  async setConf(conf: Record<string, string>): Promise<void> {
+    if (this.closed) throw new SparkSqlError('Spark: session closed');
+    const pairs = Object.entries(conf).map(([key, value]) => ({ key, value }));
+    await new Promise<void>((resolve, reject) =>
+      (this.client.Config as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void) => void).call(
+        this.client,
+        { session_id: this.sessionId, user_context: { user_id: 'de-lab', user_name: 'de-lab' }, operation: { set: { pairs } } },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 60_000 },
+        (err) => (err ? reject(new SparkSqlError(`Spark: ${(err.details || err.message).split('\n')[0]} — in: set ${pairs.map((p) => p.key).join(', ')}`)) : resolve()),
+      ),
+    );
+  }
+
   /** Sends Arrow IPC bytes to the server as a LocalRelation and names it as a temp view of this session. */
   async createView(name: string, ipc: Uint8Array): Promise<void> {
     await this.execute({ command: { create_dataframe_view: { input: { local_relation: { data: Buffer.from(ipc) } }, name, is_global: false, replace: true } } }, `create view ${name} (${ipc.byteLength} bytes)`);
