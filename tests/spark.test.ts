@@ -123,6 +123,9 @@ describe('skew --engine spark: the strategies on the cluster, judged by the lab�
   it('claim makespan on Spark: scheduled from the tasks’ real CPU times (benchmark: reported, asserted on rows only)', () => {
     const c = claim('makespan');
     expect(c.evidence.basis).toBe(SPARK_BASIS);
+    // At 100k payments Spark's fixed per-task cost sets the makespan: the bar is judged at scale ≥ 1.
+    expect(c.skipped).toBe(true);
+    expect(c.notJudged).toMatch(/scale 1/);
     expect(c.evidence.makespan_plain_ms as number).toBeGreaterThan(0);
     expect(c.evidence.speedup_by_rows as number).toBeGreaterThanOrEqual(SKEW_PARAMS.minSpeedup);
     expect(report.metrics.skew_spark_startup_ms).toBeGreaterThanOrEqual(0);
