@@ -22,7 +22,7 @@ let db: SparkSession;
 beforeAll(async () => {
   server = await sparkServer(engines);
   db = await sparkSession(engines);
-}, 150_000);
+}, 240_000);
 afterAll(() => engines.stopAll());
 
 describe('spark engine: Spark Connect from TypeScript', () => {
@@ -92,7 +92,7 @@ describe('skew --engine spark: the strategies on the cluster, judged by the lab�
   beforeAll(async () => {
     // 100k payments: the claims below are row-based and the answer exact; timings only reported.
     report = await runLab(skewLab, { seed: 42, scale: 0.05, engine: 'spark', provision: 'auto', out: Reporter.silent(), engines, skipPitfalls: true });
-  }, 150_000);
+  }, 240_000);
 
   it('the JS model of Spark’s partitioner is Spark’s: hash() agrees, and each hot key’s K salt values land on K distinct reducers', async () => {
     const cases = [[1], [-7], [2147483647], [57056, 0], [57056, 13], [null, 5], [123, null, 9]] as (number | null)[][];
