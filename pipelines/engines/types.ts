@@ -11,8 +11,12 @@
 export type SqlValue = string | number | bigint | boolean | Date | null;
 export type Row = Record<string, SqlValue>;
 
-export type TargetEngineName = 'duckdb' | 'postgres' | 'snowflake';
-export const TARGET_ENGINES: readonly TargetEngineName[] = ['duckdb', 'postgres', 'snowflake'];
+/**
+ * `--engine` values. 'spark' is not a `SqlEngine` target (no `engines.target('spark')`): labs that
+ * run on Spark take a session from pipelines/engines/spark (Spark Connect) for their own steps.
+ */
+export type TargetEngineName = 'duckdb' | 'postgres' | 'snowflake' | 'spark';
+export const TARGET_ENGINES: readonly TargetEngineName[] = ['duckdb', 'postgres', 'snowflake', 'spark'];
 
 export interface SqlEngine {
   readonly name: TargetEngineName;

@@ -1,0 +1,37 @@
+/**
+ * The spark engine of an engine set: one Spark (local standalone cluster or SPARK_REMOTE) per
+ * `Engines`, provisioned on first use and stopped by `stopAll()`; sessions on it.
+ *
+ *   provision.ts  the cluster: pyspark's jars from the de-lab cache, master + workers + Connect server
+ *   proto.ts      the Spark Connect .proto files, from the running Spark's jar
+ *   driver.ts     SparkSession: SQL over gRPC, Arrow results
+ *   rest.ts       per-stage, per-task metrics from the driver's REST API
+ */
+import type { Engines } from '../index.ts';
+import { SparkSession } from './driver.ts';
+import { provisionSpark, type SparkServer } from './provision.ts';
+
+export { SparkSession, SparkSqlError, arrowRows, int32Ipc } from './driver.ts';
+export { SPARK_VERSION, type SparkServer } from './provision.ts';
+
+const servers = new WeakMap<Engines, Promise<SparkServer>>();
+
+/** The Spark of this engine set, started once. */
+export function sparkServer(engines: Engines): Promise<SparkServer> {
+  let server = servers.get(engines);
+  if (!server) {
+    server = provisionSpark(engines.mode, engines.env, engines.log);
+    servers.set(engines, server);
+    // Registered first, so it runs last in stopAll(): after every session has closed.
+    engines.onStop(async () => (await server!.catch(() => null))?.stop());
+    void server.then((s) => void (engines.providerNotes.spark = s.label)).catch(() => undefined);
+  }
+  return server;
+}
+
+/** A new Spark Connect session (its own temp views and SQL conf), closed by `stopAll()`. */
+export async function sparkSession(engines: Engines): Promise<SparkSession> {
+  const session = await SparkSession.connect(await sparkServer(engines));
+  engines.onStop(() => session.close());
+  return session;
+}
