@@ -1,3 +1,4 @@
+import { oncePerEngineSet } from '../once.ts';
 import type { Engines } from '../index.ts';
 import { SnowflakeEngine, type SnowflakeConnectionOptions } from './driver.ts';
 import { provisionSnowflake, type SnowflakeServer } from './provision.ts';
@@ -7,21 +8,10 @@ export type { SnowflakeServer };
 
 // One Snowflake provider per engine set, provisioned on first use (runs that never ask for
 // Snowflake never start the emulator nor load the driver).
-const servers = new WeakMap<Engines, Promise<SnowflakeServer>>();
 const counters = new WeakMap<Engines, number>();
 
-/** The Snowflake provider of this engine set (real account or emulator), started once. */
-export function snowflakeServer(engines: Engines): Promise<SnowflakeServer> {
-  let server = servers.get(engines);
-  if (!server) {
-    server = provisionSnowflake(engines.mode, engines.env, engines.log);
-    servers.set(engines, server);
-    // Registered first, so it runs last in stopAll(): after every connection has closed.
-    engines.onStop(async () => (await server!.catch(() => null))?.stop());
-    void server.then((s) => void (engines.providerNotes.snowflake = s.label)).catch(() => undefined);
-  }
-  return server;
-}
+/** The Snowflake provider of this engine set (real account or emulator), started once, stopped after every connection. */
+export const snowflakeServer: (engines: Engines) => Promise<SnowflakeServer> = oncePerEngineSet('snowflake', (e) => provisionSnowflake(e.mode, e.env, e.log));
 
 /**
  * `engines.target('snowflake')`: a fresh, empty schema for this run (`<runId>_<label>_<n>`) and a

@@ -7,6 +7,7 @@
  *   driver.ts     SparkSession: SQL over gRPC, Arrow results
  *   rest.ts       per-stage, per-task metrics from the driver's REST API
  */
+import { oncePerEngineSet } from '../once.ts';
 import type { Engines } from '../index.ts';
 import { SparkSession } from './driver.ts';
 import { provisionSpark, type SparkServer } from './provision.ts';
@@ -14,20 +15,8 @@ import { provisionSpark, type SparkServer } from './provision.ts';
 export { SparkSession, SparkSqlError, arrowRows, int32Ipc } from './driver.ts';
 export { SPARK_VERSION, type SparkServer } from './provision.ts';
 
-const servers = new WeakMap<Engines, Promise<SparkServer>>();
-
-/** The Spark of this engine set, started once. */
-export function sparkServer(engines: Engines): Promise<SparkServer> {
-  let server = servers.get(engines);
-  if (!server) {
-    server = provisionSpark(engines.mode, engines.env, engines.log);
-    servers.set(engines, server);
-    // Registered first, so it runs last in stopAll(): after every session has closed.
-    engines.onStop(async () => (await server!.catch(() => null))?.stop());
-    void server.then((s) => void (engines.providerNotes.spark = s.label)).catch(() => undefined);
-  }
-  return server;
-}
+/** The Spark of this engine set, started once, stopped after every session has closed. */
+export const sparkServer: (engines: Engines) => Promise<SparkServer> = oncePerEngineSet('spark', (e) => provisionSpark(e.mode, e.env, e.log));
 
 /** A new Spark Connect session (its own temp views and SQL conf), closed by `stopAll()`. */
 export async function sparkSession(engines: Engines): Promise<SparkSession> {
