@@ -337,12 +337,14 @@ describe('volume detectors', () => {
 describe('lab quality', () => {
   let report: LabReport;
   let workDir: string;
-  const ctx = testContext(engines);
+  // Made in beforeAll, not at collection: a run filtered to other tests then creates no temp dir.
+  let ctx: ReturnType<typeof testContext>;
   beforeAll(async () => {
+    ctx = testContext(engines);
     workDir = ctx.workDir;
     report = await runLab(qualityLab, { seed: 7, scale: 0.25, provision: 'external', out: Reporter.silent(), engines, outDir: `${workDir}/out` });
   });
-  afterAll(() => ctx.cleanup());
+  afterAll(() => ctx?.cleanup());
 
   it('default run on DuckDB: claims 1–5 pass; one-scan is not judged below 1M rows, with its one query and ratio in the evidence', () => {
     for (const c of report.claims.filter((c) => c.id !== 'one-scan')) expect(c, `${c.id}: ${c.counterexample}`).toMatchObject({ passed: true });

@@ -227,8 +227,10 @@ describe('schema-evolution: pitfalls are rejected by the claim checks', () => {
 });
 
 describe('schema-evolution: Avro events on the Kafka broker, registry FULL', () => {
-  const ctx = testContext(engines);
-  afterAll(() => ctx.cleanup());
+  // Made in beforeAll, not at collection: a run filtered to other tests then creates no temp dir.
+  let ctx: ReturnType<typeof testContext>;
+  beforeAll(() => void (ctx = testContext(engines)));
+  afterAll(() => ctx?.cleanup());
   const events = (impl: SchemaEvolutionImpl): Promise<EventEvidence> => runEventScenario(ctx, impl.produce ?? defaultProduce, new Prng(42).fork('events'), 10);
 
   it('claim registry-compatibility: additions and removals with a default get in; without a default, or a type change, the producer gets an error and the topic gets nothing; v1 and newest readers read all', async () => {
