@@ -41,10 +41,11 @@ import { running, testEngines } from './helpers.ts';
 const engines = testEngines();
 /** The scale pitfalls and exercises are judged at. */
 const CHECK_SCALE = compactionLab.checkScale!(1);
-const work = mkdtempSync(join(tmpdir(), 'de-lab-compaction-test-'));
+// Made in beforeAll, not at collection (`vitest list`, a filtered run): no dir without its cleanup.
+let work = '';
 let db: DuckDbEngine;
 /** A small table (the lab's check-scale stream: ≈170 small files, 3 partitions) written by the sink from the fixture, without Kafka. */
-const small = join(work, 'small');
+let small = '';
 const opts = (extra: Partial<CompactOptions> = {}): CompactOptions => ({ targetBytes: 32 * 1024, smallFileBytes: 24 * 1024, sortBy: 'ts', ...extra });
 let copies = 0;
 const copy = (label: string) => {
@@ -54,6 +55,8 @@ const copy = (label: string) => {
 };
 
 beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'de-lab-compaction-test-'));
+  small = join(work, 'small');
   db = await DuckDbEngine.open();
   const sink = new MicroBatchSink(small, 60_000);
   for (const e of clickStream(7, clickStreamSpec(CHECK_SCALE))) await sink.add(e);
@@ -62,7 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.close();
-  rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
   await engines.stopAll();
 });
 
