@@ -1,4 +1,4 @@
-import type { ClaimResult, Lab, LabContext } from '../contract.ts';
+import { requires, type ClaimResult, type Lab, type LabContext } from '../contract.ts';
 import { Prng } from '../../fixtures/prng.ts';
 import { generateWorkload, type Workload } from '../../fixtures/incremental.ts';
 import { backfillRange, createSourceTable, createTargetTables, extractWith, restoreState, snapshotState, type PlanExtraction } from '../../pipelines/incremental/index.ts';
@@ -19,10 +19,7 @@ export const benchmarkRows = (scale: number) => Math.max(1000, Math.round(10_000
 /** The scale where the run/copy bar of the issue is set. */
 export const BAR_ROWS = 1_000_000;
 
-const claim =
-  (fn: (ev: ScenarioEvidence) => ClaimResult) =>
-  (s: IncrementalState): ClaimResult =>
-    s.scenario ? fn(s.scenario) : { passed: false, evidence: {}, counterexample: 'the scenario did not run' };
+const claim = (fn: (ev: ScenarioEvidence) => ClaimResult) => requires<IncrementalState, 'scenario'>('scenario', fn);
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,4 +1,4 @@
-import type { ClaimResult, Lab } from '../contract.ts';
+import { requires, type ClaimResult, type Lab } from '../contract.ts';
 import { Prng } from '../../fixtures/prng.ts';
 import { DAYS, ordersPerDay, qualityBatches, type QualityFixture } from '../../fixtures/quality.ts';
 import { compileExpectation, ORDERS_SUITE, type ExpectationCompiler } from '../../pipelines/quality/index.ts';
@@ -25,10 +25,7 @@ export const OVER_SCAN_BAR = 3;
 /** The kinds the exercise asks for; the lab compiles the others with the reference. */
 export const EXERCISE_KINDS: ReadonlySet<ExpectationKind> = new Set(['not_null', 'between', 'unique']);
 
-const claim =
-  (fn: (ev: ScenarioEvidence) => ClaimResult) =>
-  (s: QualityState): ClaimResult =>
-    s.scenario ? fn(s.scenario) : { passed: false, evidence: {}, counterexample: 'the scenario did not run' };
+const claim = (fn: (ev: ScenarioEvidence) => ClaimResult) => requires<QualityState, 'scenario'>('scenario', fn);
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 

@@ -1,4 +1,4 @@
-import type { ChartSpec, ClaimResult, Lab, LabContext } from '../contract.ts';
+import { requires, type ChartSpec, type ClaimResult, type Lab, type LabContext } from '../contract.ts';
 import { Prng } from '../../fixtures/prng.ts';
 import { dailySnapshots, generateBenchmarkSnapshots, ordersFor, type ChangeKind, type DailySnapshot, type OrderFact } from '../../fixtures/scd2.ts';
 import { createDimension, createSnapshotTable, OPEN_END, validOn } from '../../pipelines/scd2/index.ts';
@@ -21,10 +21,7 @@ export const scenarioKeys = (scale: number) => Math.max(8, Math.round(1000 * Mat
 export const benchmarkRows = (scale: number) => Math.max(100, Math.round(10_000 * scale));
 export const SCENARIO_DAYS = 8;
 
-const claim =
-  (fn: (ev: ScenarioEvidence) => ClaimResult) =>
-  (s: Scd2State): ClaimResult =>
-    s.scenario ? fn(s.scenario) : { passed: false, evidence: {}, counterexample: 'the scenario did not run' };
+const claim = (fn: (ev: ScenarioEvidence) => ClaimResult) => requires<Scd2State, 'scenario'>('scenario', fn);
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

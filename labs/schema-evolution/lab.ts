@@ -1,4 +1,4 @@
-import type { ClaimResult, Lab } from '../contract.ts';
+import { requires, type ClaimResult, type Lab } from '../contract.ts';
 import { Prng } from '../../fixtures/prng.ts';
 import { dropPlan, writeDropFiles, type DropSpec } from '../../fixtures/schema-evolution.ts';
 import { loadDropFile, type CompatibilityCheck, type DropFile } from '../../pipelines/schema-evolution/loader.ts';
@@ -22,10 +22,7 @@ export const rowsPerFile = (scale: number) => Math.max(20, Math.min(99_999, Math
 /** Events per accepted writer schema: 20 at scale 1. */
 export const eventsPerVersion = (scale: number) => Math.max(3, Math.min(1000, Math.round(20 * scale)));
 
-const claim =
-  (fn: (ev: ScenarioEvidence) => ClaimResult) =>
-  (s: SchemaEvolutionState): ClaimResult =>
-    s.scenario ? fn(s.scenario) : { passed: false, evidence: {}, counterexample: 'the scenario did not run' };
+const claim = (fn: (ev: ScenarioEvidence) => ClaimResult) => requires<SchemaEvolutionState, 'scenario'>('scenario', fn);
 
 /** Per file: what drifted, what the loader did. */
 function fileTable(ev: ScenarioEvidence) {
