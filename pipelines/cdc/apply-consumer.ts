@@ -4,7 +4,7 @@
  * only then are its offsets committed. Offsets are the consumer's bookmark, the watermark in the
  * target is the truth: after a crash between the two, the batch comes again and is skipped.
  */
-import { kafkaClient } from '../engines/kafka/admin.ts';
+import { heartbeating, kafkaClient, runInGroup } from '../engines/kafka/admin.ts';
 import { crashPoint, send, type CrashSpec } from '../engines/child.ts';
 import { openPortableTarget, type PortableTarget } from '../engines/portable.ts';
 import { TargetSchema, batchSchema, type ApplyBatchFn } from './apply.ts';
@@ -70,17 +70,6 @@ async function clearDeadSessions(db: SqlEngine, ids: string[]): Promise<void> {
   send({ ev: 'target-session', id: String(Object.values(row ?? {})[0]) });
 }
 
-/** Group-membership errors: the coordinator dropped or fenced this member; joining again cures them. */
-const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP']);
-const MAX_REJOINS = 20;
-
-function lostMembership(err: unknown): boolean {
-  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.type && MEMBERSHIP_LOST.has(e.type)) return true;
-  }
-  return false;
-}
-
 export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, Infinity];
 
 export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<void> {
@@ -112,27 +101,6 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
   signal.addEventListener('abort', () => wake(), { once: true });
   let rejoins = 0;
   let runConfig: Parameters<typeof consumer.run>[0] = {};
-  consumer.on(consumer.events.CRASH, (e) => {
-    // Kafka-side trouble kafkajs restarts from itself (e.g. "the coordinator is loading" on a fresh broker).
-    if (e.payload.restart) return;
-    if (lostMembership(e.payload.error) && !signal.aborted && rejoins < MAX_REJOINS) {
-      // The group dropped this member (kafkajs has disconnected it): join again as a new member. The
-      // batch in flight had not committed its offsets, so it comes again and the watermark skips it.
-      rejoins += 1;
-      send({ ev: 'rejoin', t: Date.now(), error: String((e.payload.error as Error).message ?? e.payload.error) });
-      void consumer
-        .connect()
-        .then(() => consumer.run(runConfig))
-        .catch((err: unknown) => {
-          failure ??= err instanceof Error ? err : new Error(String(err));
-          wake();
-        });
-      return;
-    }
-    failure = e.payload.error;
-    wake();
-  });
-
   try {
     await consumer.connect();
     for (const topic of cfg.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -154,17 +122,13 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
         let visibleAt = 0;
         const apply = async () => {
           if (events.length === 0) return;
-          // kafkajs heartbeats only between fetches: a slow target (Snowflake, a loaded machine) would
-          // outlast the session and lose the partitions mid-batch. Keep the membership alive meanwhile.
-          const beat = setInterval(() => void heartbeat().catch(() => undefined), heartbeatInterval);
-          try {
+          // A slow target (Snowflake, a loaded machine) must not outlast the session mid-batch.
+          await heartbeating(heartbeat, heartbeatInterval, async () => {
             const table = batchSchema(events);
             await schema.ensureTable(table);
             result = await applyFn(db, { topic: batch.topic, partition: batch.partition, table, events });
             visibleAt = Date.now();
-          } finally {
-            clearInterval(beat);
-          }
+          });
         };
         // An apply that throws would throw again on the same batch: fail now (kafkajs would retry,
         // then restart the consumer, for ever), offsets not committed.
@@ -205,7 +169,13 @@ export async function runApply(cfg: ApplyConfig, signal: AbortSignal): Promise<v
         await heartbeat();
       },
     };
-    await consumer.run(runConfig);
+    await runInGroup(consumer, runConfig, {
+      what: 'the apply consumer',
+      // The batch in flight had not committed its offsets, so it comes again and the watermark skips it.
+      onRejoin: (err) => (rejoins++, send({ ev: 'rejoin', t: Date.now(), error: String((err as Error).message ?? err) })),
+      fail: (err) => ((failure ??= err), wake()),
+      stopping: () => signal.aborted,
+    });
     await done;
     if (failure) throw failure;
   } finally {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { ClickEvent } from '../../fixtures/compaction.ts';
 import { partitionOf } from '../../fixtures/compaction.ts';
 import { errorLine } from '../errors.ts';
-import { createTopics, kafkaClient } from '../engines/kafka/admin.ts';
+import { createTopics, heartbeating, kafkaClient, runInGroup } from '../engines/kafka/admin.ts';
 import { commitManifest, createTable, partitionDir, partitionKey, readManifest, type DataFile } from './table.ts';
 
 const SCHEMA = new parquet.ParquetSchema({
@@ -205,17 +205,19 @@ export async function produceClickStream(brokers: string[], topic: string, event
  * its input to be complete — so the end is given (a fresh topic of n messages ends at n) rather
  * than read from the broker at start.
  */
-export async function streamTopicToTable(brokers: string[], names: { topic: string; group: string }, sink: MicroBatchSink, endOffset: number, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SinkStats> {
-  // Generous: on two cores shared with other Kafka-heavy runs the sink was once seen to miss 60 s
-  // (the error says how far it got); a stuck sink still fails, just later.
-  const timeoutMs = opts.timeoutMs ?? 180_000;
+export async function streamTopicToTable(brokers: string[], names: { topic: string; group: string }, sink: MicroBatchSink, endOffset: number, opts: { timeoutMs?: number; signal?: AbortSignal; sessionTimeoutMs?: number } = {}): Promise<SinkStats & { redelivered: number }> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
   const kafka = kafkaClient(brokers, 'de-lab-compaction-sink');
   const high = BigInt(endOffset);
   // maxWaitTimeInMs: while the producer is still sending, a fetch that finds nothing new returns
-  // after 100 ms instead of kafkajs's 5 s default.
-  const consumer = kafka.consumer({ groupId: names.group, sessionTimeout: 10000, heartbeatInterval: 1000, maxBytes: 8 << 20, maxWaitTimeInMs: 100 });
+  // after 100 ms instead of kafkajs's 5 s default. The session outlives a slow batch (and the
+  // batch heartbeats while it runs): losing the membership mid-stream once stalled the sink in CI.
+  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000;
+  const heartbeatMs = Math.min(1000, Math.floor(sessionTimeout / 3));
+  const consumer = kafka.consumer({ groupId: names.group, sessionTimeout, heartbeatInterval: heartbeatMs, maxBytes: 8 << 20, maxWaitTimeInMs: 100 });
   try {
-    if (high === 0n) return sink.stats;
+    let redelivered = 0;
+    if (high === 0n) return { ...sink.stats, redelivered };
     await consumer.connect();
     await consumer.subscribe({ topic: names.topic, fromBeginning: true });
     let seen = 0n;
@@ -223,32 +225,41 @@ export async function streamTopicToTable(brokers: string[], names: { topic: stri
     await new Promise<void>((resolve, reject) => {
       // Says how far it got: stuck at 0 (no assignment, no fetch) reads differently from slow.
       const timer = setTimeout(() => reject(new Error(`Kafka: sink did not reach offset ${high} of ${names.topic} in ${timeoutMs / 1000} s (at offset ${seen} after ${batches} batches)`)), timeoutMs);
+      const fail = (err: Error) => (clearTimeout(timer), reject(err));
       // The producer failed, or the run was interrupted: stop waiting for offsets that will not come.
       if (opts.signal?.aborted) reject(new Error('ingest aborted'));
-      opts.signal?.addEventListener('abort', () => (clearTimeout(timer), reject(new Error('ingest aborted'))), { once: true });
-      consumer
-        .run({
+      opts.signal?.addEventListener('abort', () => fail(new Error('ingest aborted')), { once: true });
+      void runInGroup(
+        consumer,
+        {
           autoCommit: false,
-          eachBatch: async ({ batch, heartbeat }) => {
-            batches += 1;
-            for (const m of batch.messages) {
-              const e = JSON.parse(String(m.value)) as Omit<ClickEvent, 'arrival'>;
-              const next = BigInt(m.offset) + 1n;
-              seen = next;
-              await sink.add({ ...e, arrival: Number(m.timestamp) }, next.toString());
-              if (next === high) {
-                await sink.flush();
-                clearTimeout(timer);
-                resolve();
-                return;
+          eachBatch: ({ batch, heartbeat }) =>
+            heartbeating(heartbeat, heartbeatMs, async () => {
+              batches += 1;
+              for (const m of batch.messages) {
+                const next = BigInt(m.offset) + 1n;
+                // Redelivered (a rebalance restarts the partition from its last committed offset,
+                // none here): the sink holds it already, in a file or in its buffer.
+                if (next <= seen) {
+                  redelivered += 1;
+                  continue;
+                }
+                seen = next;
+                const e = JSON.parse(String(m.value)) as Omit<ClickEvent, 'arrival'>;
+                await sink.add({ ...e, arrival: Number(m.timestamp) }, next.toString());
+                if (next === high) {
+                  await sink.flush();
+                  clearTimeout(timer);
+                  resolve();
+                  return;
+                }
               }
-            }
-            await heartbeat();
-          },
-        })
-        .catch(reject);
+            }),
+        },
+        { what: 'the compaction sink', fail, stopping: () => opts.signal?.aborted ?? false },
+      ).catch(reject);
     });
-    return sink.stats;
+    return { ...sink.stats, redelivered };
   } finally {
     await consumer.stop().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);

@@ -6,7 +6,7 @@
  * ago, or a broker that missed a controller heartbeat on a loaded machine, answers it until its
  * leadership settles. Retried here with fresh metadata until `timeoutMs`.
  */
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import { errorLine } from '../../errors.ts';
 
 /** A kafkajs client for the lab's brokers, quiet (errors reach the caller, not the log). */
@@ -59,6 +59,69 @@ export async function topicEnds(admin: Admin, topic: string, timeoutMs = 15000):
   }
 }
 
+/**
+ * Runs `work` while heartbeating every `intervalMs`. kafkajs heartbeats only between fetches: a
+ * batch whose processing outlasts the session (a slow target, a loaded machine) loses the group
+ * membership mid-batch, and the group then either hands the partition out again from the last
+ * committed offset or drops the member for good (kafkajs crashes it with UNKNOWN_MEMBER_ID).
+ */
+export async function heartbeating<T>(heartbeat: () => Promise<void>, intervalMs: number, work: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => void heartbeat().catch(() => undefined), intervalMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** Group-membership errors: the coordinator dropped or fenced this member; joining again cures them. */
+const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP']);
+
+export function lostMembership(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.type && MEMBERSHIP_LOST.has(e.type)) return true;
+  }
+  return false;
+}
+
+export interface StayOptions {
+  /** Names the consumer in the error. */
+  what: string;
+  /** Called once when the consumer stops for good (a crash kafkajs does not restart, or too many rejoins). */
+  fail: (err: Error) => void;
+  maxRejoins?: number;
+  onRejoin?: (err: unknown) => void;
+  /** True when the caller is stopping on purpose: no rejoin then. */
+  stopping?: () => boolean;
+}
+
+/**
+ * `consumer.run(config)`, kept in its group. `run()` resolves as soon as the consumer starts: a
+ * crash later is only an event, and a caller waiting for offsets would wait for its timeout without
+ * saying why. When the group dropped the member (a batch outlasted the session; kafkajs crashes the
+ * consumer with UNKNOWN_MEMBER_ID and kin, restart: false) it joins again as a new member, from the
+ * last committed offsets — the caller skips what it already holds. Any other crash calls `fail`.
+ */
+export async function runInGroup(consumer: Consumer, config: Parameters<Consumer['run']>[0], opts: StayOptions): Promise<void> {
+  const max = opts.maxRejoins ?? 20;
+  let rejoins = 0;
+  const fail = (err: unknown) => opts.fail(err instanceof Error ? err : new Error(String(err)));
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (e.payload.restart) return; // kafkajs restarts it itself (e.g. "the coordinator is loading")
+    if (lostMembership(e.payload.error) && !opts.stopping?.() && rejoins < max) {
+      rejoins += 1;
+      opts.onRejoin?.(e.payload.error);
+      void consumer
+        .connect()
+        .then(() => consumer.run(config))
+        .catch(fail);
+      return;
+    }
+    fail(new Error(`Kafka: ${opts.what} stopped${rejoins ? ` after ${rejoins} rejoins` : ''}: ${errorLine(e.payload.error)}`));
+  });
+  await consumer.run(config);
+}
+
 export interface ReadMessage {
   topic: string;
   partition: number;
@@ -101,14 +164,22 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string
     await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`read ${out.length}/${total} messages of ${topics.join(', ')} in ${timeoutMs} ms`)), timeoutMs);
-      void consumer
-        .run({
+      // Next offset wanted per partition: a rebalance hands a partition out again from its last
+      // committed offset (none here), and what was read already must not be counted twice.
+      const next = new Map<string, number>();
+      void runInGroup(
+        consumer,
+        {
           autoCommit: false,
           eachBatch: async ({ batch }) => {
             read.firstAt ||= performance.now();
-            const end = ends.get(`${batch.topic}/${batch.partition}`) ?? 0;
+            const tp = `${batch.topic}/${batch.partition}`;
+            const end = ends.get(tp) ?? 0;
             for (const m of batch.messages) {
-              if (Number(m.offset) < end) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? null, value: m.value });
+              const o = Number(m.offset);
+              if (o < (next.get(tp) ?? 0) || o >= end) continue;
+              next.set(tp, o + 1);
+              out.push({ topic: batch.topic, partition: batch.partition, offset: o, key: m.key?.toString() ?? null, value: m.value });
             }
             read.lastAt = performance.now();
             if (out.length >= total) {
@@ -116,8 +187,9 @@ export async function readTopicsToEnd(kafka: Kafka, admin: Admin, topics: string
               resolve();
             }
           },
-        })
-        .catch(reject);
+        },
+        { what: `the reader of ${topics.join(', ')}`, fail: (err) => (clearTimeout(timer), reject(err)) },
+      ).catch(reject);
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
