@@ -7,6 +7,8 @@ import { referenceImpl, runScenario, type SchemaEvolutionImpl, type ScenarioEvid
 import { schemaEvolutionPitfalls } from './pitfalls.ts';
 import { benchmarkLoad, type LoadBenchmark } from './bench.ts';
 import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
+import { cdcSourceChange, runCdcScenario, type CdcSchemaEvidence } from './cdc.ts';
+import { gatedApply } from '../../pipelines/schema-evolution/cdc-source.ts';
 import { defaultProduce, registryCompatibility, runEventScenario, REGISTRY_MODE, type EventEvidence } from './events.ts';
 
 export interface SchemaEvolutionState {
@@ -14,6 +16,7 @@ export interface SchemaEvolutionState {
   files: DropFile[];
   scenario?: ScenarioEvidence;
   events?: EventEvidence;
+  cdc?: CdcSchemaEvidence;
   bench?: LoadBenchmark;
 }
 
@@ -45,7 +48,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
   id: 'schema-evolution',
   title: 'Schema evolution: additive drift flows in, breaking drift is stopped, nothing is shifted or truncated',
   question: 'How do you handle schema drift / schema evolution in production?',
-  needs: ['kafka'],
+  needs: ['postgres', 'kafka'],
   engines: ['duckdb', 'postgres'],
   reference: referenceImpl,
   pitfalls: schemaEvolutionPitfalls,
@@ -91,6 +94,18 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       },
     },
     {
+      title: 'A PostgreSQL source changes its table under the cdc capture (pgoutput → Kafka): ADD COLUMN, INTEGER → BIGINT, then RENAME, DROP and a retype; the apply holds each schema against the contract',
+      async run(ctx, impl, state) {
+        const db = await ctx.engines.target(ctx.engine, 'schema_evolution');
+        state.cdc = await runCdcScenario(ctx, db, impl.applyChanges ?? referenceImpl.applyChanges!);
+        const ev = state.cdc;
+        ctx.out.table(ev.phases.map((p) => ({ phase: p.name, source_change: p.ddl ?? '(snapshot)', breaking: p.breaking, rows_touched: p.touched })));
+        ctx.out.table(ev.schemas.map((s) => ({ event_schema: s.columns, events: s.events, applied: s.applied })));
+        for (const s of ev.run?.stops ?? []) ctx.out.note(`stopped — ${s.line}; ${s.held} events left in Kafka`);
+        if (ev.threw) ctx.out.note(`the apply failed: ${ev.threw}`);
+      },
+    },
+    {
       title: 'Benchmark: the contract loader vs a plain INSERT … SELECT * FROM read_parquet of the same files',
       benchmarkOnly: true,
       async run(ctx, _impl, state) {
@@ -130,6 +145,13 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       title: 'Registry compatibility before produce',
       statement: `Under ${REGISTRY_MODE} (backward and forward, against every version), adding a field with a default is accepted and removing one with a default too; adding one without a default, removing one without, or changing a type is refused before a message is written; consumers on the oldest and the newest reader schema read every message on the topic.`,
       check: (s) => (s.events ? registryCompatibility(s.events) : { passed: false, evidence: {}, counterexample: 'the events scenario did not run' }),
+    },
+    {
+      id: 'cdc-source-change',
+      title: 'Through CDC, breaking is stopped too',
+      statement:
+        'ALTER TABLE at a PostgreSQL source under the cdc capture: an added column and an INTEGER → BIGINT widening reach the target with the next change; the first rename, drop or retype stops the apply at the first event under that schema, with one line naming table, column, old and new type; the target then equals the source as it was right before that change, and every event after it is still in Kafka, unapplied.',
+      check: requires<SchemaEvolutionState, 'cdc'>('cdc', cdcSourceChange),
     },
     {
       id: 'schema-history',
@@ -175,7 +197,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
     load(mod) {
       if (typeof mod.checkCompatibility !== 'function') throw new Error('export a function checkCompatibility(contract, incoming)');
       const check = mod.checkCompatibility as CompatibilityCheck;
-      return { loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, check, reader) } satisfies SchemaEvolutionImpl;
+      return { loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, check, reader), applyChanges: gatedApply(check) } satisfies SchemaEvolutionImpl;
     },
     hints: [
       'Match by name: build a Map of the incoming columns by name and walk the contract\'s columns. A contract column the file lacks is breaking (removed — or renamed, if a new column of the same type turned up).',
@@ -190,6 +212,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
       'by-name': 'Match incoming columns to the contract by name (a Map), never by index.',
       'widening-lossless': 'Widen to the smallest exact type that holds both (BIGINT, DECIMAL(max int digits + max scale, max scale)); never to DOUBLE or VARCHAR.',
       'registry-compatibility': 'Not your function: the events part uses the reference producer. If this fails, the broker or the registry check broke.',
+      'cdc-source-change': 'The CDC apply calls your check with the target\'s columns and each event schema: a vanished column (status renamed to state) must come back compatible: false.',
       'schema-history': 'Report a change (changes non-empty) exactly when the contract grows or widens: each one becomes a contract version.',
     },
   },

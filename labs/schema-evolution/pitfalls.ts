@@ -24,6 +24,8 @@ import { checkCompatibility } from '../../pipelines/schema-evolution/compat.ts';
 import { parseType, sameType, schemaText, typeName, type Column } from '../../pipelines/schema-evolution/types.ts';
 import { referenceImpl, type SchemaEvolutionImpl } from './scenario.ts';
 import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
+import { gatedApply, schemaRuns } from '../../pipelines/schema-evolution/cdc-source.ts';
+import { applyBatch, batchSchema, TargetSchema } from '../../pipelines/cdc/apply.ts';
 
 /**
  * The reference's check and DDL, then `INSERT INTO t SELECT …, * FROM read_…(file)`: values go to
@@ -164,6 +166,44 @@ const produceWithoutRegistryCheck: SchemaEvolutionImpl = {
   },
 };
 
+/**
+ * The cdc pipeline's own schema handling: the target grows a column for every new one the events
+ * carry, and a column that stops coming is left alone. A rename then becomes a second column (the
+ * old one stale in every row changed since), a dropped column keeps its last values, and a retyped
+ * one is cast into the old type, or fails the MERGE.
+ */
+const addNewColumns: SchemaEvolutionImpl = {
+  loadFile: referenceImpl.loadFile,
+  async applyChanges(target, table, messages) {
+    const schema = new TargetSchema(target);
+    await schema.ensureWatermarkTable();
+    const run = { applied: 0, batches: 0, changes: [] as string[], stops: [] };
+    for (const r of schemaRuns(messages)) {
+      const t = { ...batchSchema(r.events), name: table };
+      for (const c of await schema.ensureTable(t)) run.changes.push(`add ${c}`);
+      await applyBatch(target, { topic: table, partition: r.partition, table: t, events: r.events });
+      run.applied += r.events.length;
+      run.batches += 1;
+    }
+    return run;
+  },
+};
+
+/**
+ * The CDC variant of warn-and-continue: evolve what can be evolved (add, widen), and on anything
+ * else keep the contract, add what is new and apply anyway.
+ */
+const evolveAndContinue: SchemaEvolutionImpl = {
+  loadFile: referenceImpl.loadFile,
+  applyChanges: gatedApply((contract, incoming) => {
+    const v = checkCompatibility(contract, incoming);
+    if (v.compatible) return v;
+    const known = new Set(contract.map((c) => c.name));
+    const added = incoming.filter((c) => !known.has(c.name));
+    return { compatible: true, contract: [...contract, ...added], changes: added.map((c) => `add ${c.name} ${typeName(c.type)}`) };
+  }),
+};
+
 export const schemaEvolutionPitfalls: Pitfall<SchemaEvolutionImpl>[] = [
   {
     name: 'positional-select-star',
@@ -209,5 +249,23 @@ export const schemaEvolutionPitfalls: Pitfall<SchemaEvolutionImpl>[] = [
       'schema gets in, so removing a field without a default or changing its type reaches the consumers, whose reader ' +
       'schemas cannot resolve those messages: they fail on them (or skip them, and the data is lost to them).',
     impl: produceWithoutRegistryCheck,
+  },
+  {
+    name: 'cdc-add-new-columns',
+    title: 'CDC apply: add a target column for every new one the events carry, never stop',
+    description:
+      'What a CDC sink does by default (and what this project\'s cdc lab does for ADD COLUMN): the target evolves by ' +
+      'adding columns, and only that. The INTEGER → BIGINT widening then fails the MERGE at the first value past 2^31 — ' +
+      'an apply that fails on every retry, not a gate; had it got further, status → state would be a second column.',
+    impl: addNewColumns,
+  },
+  {
+    name: 'cdc-evolve-and-continue',
+    title: 'CDC apply: evolve what can be evolved (add, widen), warn on the rest and apply anyway',
+    description:
+      'Adds and widens like the reference, and never stops: on the rename it adds state and carries on, so status is ' +
+      'stale (or NULL) in every row changed since; the dropped coupon keeps its last values; the retyped amount is cast ' +
+      'into BIGINT until the first \'refunded\' fails the MERGE.',
+    impl: evolveAndContinue,
   },
 ];

@@ -14,6 +14,7 @@ import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
 import { parseType, typeName, type Column, type ColumnType } from '../../pipelines/schema-evolution/types.ts';
 import type { DropSpec } from '../../fixtures/schema-evolution.ts';
 import type { ProduceFn } from './events.ts';
+import { gatedApply, type CdcApplyFn } from '../../pipelines/schema-evolution/cdc-source.ts';
 
 /**
  * What a candidate provides: load one dropped file (earlier drops in `history`, oldest first), and
@@ -22,9 +23,14 @@ import type { ProduceFn } from './events.ts';
 export interface SchemaEvolutionImpl {
   loadFile(db: SqlEngine, file: DropFile, tables: LakeTables, history: readonly DropFile[], reader: SqlEngine): Promise<LoadOutcome>;
   produce?: ProduceFn;
+  /** How the CDC source's change events are applied to the target (default: held against the contract by the same check). */
+  applyChanges?: CdcApplyFn;
 }
 
-export const referenceImpl: SchemaEvolutionImpl = { loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, checkCompatibility, reader) };
+export const referenceImpl: SchemaEvolutionImpl = {
+  loadFile: (db, file, tables, _history, reader) => loadDropFile(db, file, tables, checkCompatibility, reader),
+  applyChanges: gatedApply(checkCompatibility),
+};
 
 export const LAKE_TABLES: LakeTables = { table: 'orders', contract: 'orders_contract', log: 'orders_load_log' };
 

@@ -28,6 +28,8 @@ export interface ApplyBatchInput {
   table: TableSchema;
   /** The batch's change events in offset order (tombstones removed). */
   events: readonly ChangeEvent[];
+  /** Runs first inside the batch's transaction (e.g. the DDL a schema-checked apply evolves the target with). */
+  prepare?: (tx: SqlEngine) => Promise<void>;
 }
 
 export interface ApplyBatchResult {
@@ -171,6 +173,7 @@ export function applyBatchWith(merge: Parameters<typeof mergeLatestSql>[3] = {})
     // the watermark commit together on every engine.
     const stage = await createStage(db, input.table);
     return db.transaction(async (tx) => {
+      await input.prepare?.(tx);
       const wm = await readWatermark(tx, input.topic, input.partition);
       const fresh = input.events.filter((e) => isBeyondWatermark(e, wm));
       if (fresh.length === 0) return { received: input.events.length, fresh: 0, merged: 0 };
