@@ -84,7 +84,7 @@ describe('schema-evolution: files → lake table on DuckDB (reference loader)', 
     const lines = reference.log.filter((l) => l.status === 'quarantined').map((l) => l.error);
     expect(lines).toEqual([
       'd11_orders.parquet: column status VARCHAR → missing (removed: its rows would be NULL in a column that had values)',
-      'd12_orders.parquet: column quantity INTEGER → missing (renamed: the file has qty INTEGER instead)',
+      'd12_orders.parquet: column quantity INTEGER → missing (renamed: qty INTEGER came in instead)',
       'd13_orders.parquet: column quantity INTEGER → VARCHAR (incompatible: no type holds both without changing values)',
       'd14_orders.parquet: column amount DECIMAL(12,2) → DOUBLE (incompatible: no type holds both without changing values)',
     ]);
@@ -285,7 +285,7 @@ describe('schema-evolution: ALTER TABLE at a CDC source (PostgreSQL → pgoutput
       expect(ev.targetColumns).toEqual(['order_id', 'amount', 'status', 'coupon']);
       expect([...ev.target.values()].filter((row) => Number(row.amount) > 2 ** 31).length).toBe(20);
       expect(ev.run!.stops.length).toBeGreaterThan(0);
-      for (const s of ev.run!.stops) expect(s.line).toMatch(/^se_cdc_\w+ \(partition \d, offset \d+\): column status VARCHAR → missing \(renamed: the file has state VARCHAR instead\)/);
+      for (const s of ev.run!.stops) expect(s.line).toMatch(/^se_cdc_\w+ \(partition \d, offset \d+\): column status VARCHAR → missing \(renamed: state VARCHAR came in instead\)/);
       expect(ev.run!.applied + ev.eventsAfterBreaking).toBe(ev.events);
       // The drop and the retype come after the rename: held in Kafka with it, never judged.
       expect(ev.schemas.filter((x) => !x.columns.includes('status')).map((x) => x.applied)).toEqual([0, 0, 0]);

@@ -88,7 +88,7 @@ function compareFields(contract: readonly Column[], incoming: readonly Column[],
       const twin = added.find((a) => sameType(a.type, col.type));
       breaking.push(
         twin
-          ? { column: path, from: typeName(col.type), to: 'missing', reason: 'renamed', detail: `the file has ${prefix}${twin.name} ${typeName(twin.type)} instead` }
+          ? { column: path, from: typeName(col.type), to: 'missing', reason: 'renamed', detail: `${prefix}${twin.name} ${typeName(twin.type)} came in instead` }
           : { column: path, from: typeName(col.type), to: 'missing', reason: 'removed', detail: 'its rows would be NULL in a column that had values' },
       );
       out.push(col);
