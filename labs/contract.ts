@@ -252,11 +252,12 @@ export interface LabReport {
 /**
  * A claim check over one section of the state that a step fills (`scenario`, say): when the step
  * did not run — it threw, or check mode skipped it — the claim fails with that as its
- * counterexample instead of throwing on a missing field.
+ * counterexample instead of throwing on a missing field. The check gets the section, and the
+ * whole state for what it reads beside it.
  */
-export function requires<S, K extends keyof S>(section: K, check: (ev: NonNullable<S[K]>) => ClaimResult): (state: S) => ClaimResult {
+export function requires<S, K extends keyof S>(section: K, check: (ev: NonNullable<S[K]>, state: S) => ClaimResult): (state: S) => ClaimResult {
   return (state) => {
     const ev = state[section];
-    return ev === undefined || ev === null ? { passed: false, evidence: {}, counterexample: `the step that makes ${String(section)} did not run` } : check(ev as NonNullable<S[K]>);
+    return ev === undefined || ev === null ? { passed: false, evidence: {}, counterexample: `the step that makes ${String(section)} did not run` } : check(ev as NonNullable<S[K]>, state);
   };
 }

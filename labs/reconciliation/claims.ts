@@ -11,9 +11,6 @@ import type { ReconciliationState as S } from './scenario.ts';
 export const BAR_ROWS = 1_000_000;
 const ROWS_PER_SCALE = rowsForScale(1);
 
-/** `check` over section `k`, which must have been filled, with the rest of the state beside it. */
-const on = <K extends keyof S>(k: K, check: (ev: NonNullable<S[K]>, s: S) => ClaimResult) => (s: S) => requires<S, K>(k, (ev) => check(ev, s))(s);
-
 export const pct = (x: number) => Math.round(x * 1e6) / 1e4; // fraction → % with 4 decimals
 const describeTruth = (t: TruthEntry) => `key ${t.key} (${t.label}${t.columns ? ': ' + t.columns.join(',') : ''}, ${t.day})`;
 
@@ -33,7 +30,7 @@ function scoreCounterexample(score: Score, truth: readonly TruthEntry[], found: 
   return score.invented.length > score.missed.length ? (inventedLine ?? missedLine) : (missedLine ?? inventedLine);
 }
 
-export const findsAllInventsNone = on('score', (score, s) => {
+export const findsAllInventsNone = requires<S, 'score'>('score', (score, s) => {
   const parquet = s.parquet?.score;
   const passed = score.precision === 1 && score.recall === 1 && (!parquet || (parquet.precision === 1 && parquet.recall === 1));
   return {
@@ -45,13 +42,13 @@ export const findsAllInventsNone = on('score', (score, s) => {
   };
 });
 
-export const noFalseAlarms = on('equal', ({ diffs }, s) => ({
+export const noFalseAlarms = requires<S, 'equal'>('equal', ({ diffs }, s) => ({
   passed: diffs.length === 0,
   evidence: { rows: s.rows, differences_reported: diffs.length, days_named: s.equalPartitionsNamed ?? null },
   counterexample: diffs.length ? `${diffs.length} false alarm(s) on equal data, e.g. ${describeDiff(diffs[0]!)}` : undefined,
 }));
 
-export const bisectionFetchesLittle = on('found', (found, s) => {
+export const bisectionFetchesLittle = requires<S, 'found'>('found', (found, s) => {
   const fetched = found.rowsFetched;
   const total = s.rows * 2;
   const differing = s.truth!.length;
@@ -82,7 +79,7 @@ export function bisectionBeatsFullPull(s: S): ClaimResult {
   };
 }
 
-export const fingerprintOrderIndependentSensitive = on('perturbations', (perturbations, s) => {
+export const fingerprintOrderIndependentSensitive = requires<S, 'perturbations'>('perturbations', (perturbations, s) => {
   const fp = s.equalFingerprints!;
   const equal = fp.source.sum === fp.target.sum && fp.source.rows === fp.target.rows;
   const unchanged = perturbations.filter((p) => !p.changed);
@@ -93,7 +90,7 @@ export const fingerprintOrderIndependentSensitive = on('perturbations', (perturb
   };
 });
 
-export const partitionDaysNamed = on('partitions', (partitions, s) => {
+export const partitionDaysNamed = requires<S, 'partitions'>('partitions', (partitions, s) => {
   const truthDays = new Set(s.truth!.map((t) => t.day));
   const named = new Set(partitions.namedDays);
   const missed = [...truthDays].filter((d) => !named.has(d));
