@@ -75,6 +75,28 @@ export interface LabContext {
   workDir: string;
   /** Aborted on SIGINT/SIGTERM: long steps should stop early. */
   signal: AbortSignal;
+  /** The value of a fixture runs share, made on first use (see `SharedFixture`). */
+  shared<V>(fixture: SharedFixture<V>): Promise<V>;
+}
+
+/** What a shared fixture is made from: the run's seed, scale and target engine. */
+export type FixtureParams = Pick<LabContext, 'seed' | 'scale' | 'engine'>;
+
+/**
+ * Data that runs share instead of each making its own (a loaded source, say): the runner makes it
+ * once per engine set and key, and its `release` runs when the engines stop, before the
+ * connections it used close. Steps only read it — a candidate under judgement must not change
+ * what the next one is judged on. A lab lists its fixtures in `shared`: a full run then warms them
+ * at check scale alongside its first step, so the pitfalls' check runs find them made.
+ */
+export interface SharedFixture<V> {
+  /** kebab-case; keeps one fixture's values apart from another's. */
+  id: string;
+  /** Runs whose keys are equal share one value: what the fixture is made from, and nothing else. */
+  key(params: FixtureParams): string;
+  make(params: FixtureParams & { engines: Engines }): Promise<V>;
+  /** What `make` leaves that the engines do not stop themselves. */
+  release?(value: V): Promise<void>;
 }
 
 export interface Step<Impl, State> {
@@ -98,6 +120,9 @@ export interface Lab<Impl = unknown, State = unknown> {
   claims: readonly Claim<State>[];
   /** Fresh, empty state for one run of the pipeline. */
   newState(ctx: LabContext): State;
+  /** Fixtures this lab's runs share (`ctx.shared`): warmed at check scale by a full run. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  shared?: readonly SharedFixture<any>[];
   steps: readonly Step<Impl, State>[];
   /** Named numbers for `--json` (see the lab README for each one's meaning). */
   metrics(state: State): Record<string, number>;
@@ -227,11 +252,12 @@ export interface LabReport {
 /**
  * A claim check over one section of the state that a step fills (`scenario`, say): when the step
  * did not run — it threw, or check mode skipped it — the claim fails with that as its
- * counterexample instead of throwing on a missing field.
+ * counterexample instead of throwing on a missing field. The check gets the section, and the
+ * whole state for what it reads beside it.
  */
-export function requires<S, K extends keyof S>(section: K, check: (ev: NonNullable<S[K]>) => ClaimResult): (state: S) => ClaimResult {
+export function requires<S, K extends keyof S>(section: K, check: (ev: NonNullable<S[K]>, state: S) => ClaimResult): (state: S) => ClaimResult {
   return (state) => {
     const ev = state[section];
-    return ev === undefined || ev === null ? { passed: false, evidence: {}, counterexample: `the step that makes ${String(section)} did not run` } : check(ev as NonNullable<S[K]>);
+    return ev === undefined || ev === null ? { passed: false, evidence: {}, counterexample: `the step that makes ${String(section)} did not run` } : check(ev as NonNullable<S[K]>, state);
   };
 }

@@ -1,6 +1,6 @@
 import { rmSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { claimsTally, type AnyLab, type ClaimOutcome, type LabContext, type LabReport, type PitfallOutcome, type StepRecord } from './contract.ts';
+import { claimsTally, type AnyLab, type ClaimOutcome, type FixtureParams, type LabContext, type LabReport, type PitfallOutcome, type SharedFixture, type StepRecord } from './contract.ts';
 import { Reporter } from './reporter.ts';
 import { Engines } from '../pipelines/engines/index.ts';
 import type { ProvisionMode } from '../pipelines/engines/provision-mode.ts';
@@ -33,25 +33,69 @@ export function resolveEngine(lab: AnyLab, engine: TargetEngineName | undefined)
   return name;
 }
 
-/** Runs every step of `lab` with `impl` and returns the state the claims are checked on. */
+/** Shared fixtures' values: per engine set, per fixture id and key (`SharedFixture`). */
+const sharedValues = new WeakMap<Engines, Map<string, Promise<unknown>>>();
+
+/** The value of `fixture` for `params` in this engine set: made on first use, then the same promise. A failed make is forgotten (the next use tries again). */
+export function sharedFixture<V>(engines: Engines, fixture: SharedFixture<V>, params: FixtureParams): Promise<V> {
+  let values = sharedValues.get(engines);
+  if (!values) sharedValues.set(engines, (values = new Map()));
+  const key = `${fixture.id}\u0000${fixture.key(params)}`;
+  const hit = values.get(key);
+  if (hit) return hit as Promise<V>;
+  const made = fixture.make({ seed: params.seed, scale: params.scale, engine: params.engine, engines });
+  values.set(key, made);
+  made.then(
+    // Registered once made: stopAll() runs closers last-registered first, so the release runs before the connections `make` opened close.
+    (value) => fixture.release && engines.onStop(() => fixture.release!(value)),
+    () => values.get(key) === made && values.delete(key),
+  );
+  return made;
+}
+
+/** `ctx` with `shared` bound to its own engine set, seed, scale and engine. */
+export function withShared(ctx: Omit<LabContext, 'shared'>): LabContext {
+  return { ...ctx, shared: (fixture) => sharedFixture(ctx.engines, fixture, ctx) };
+}
+
+/**
+ * Runs every step of `lab` with `impl` and returns the state the claims are checked on.
+ * `alongsideFirstStep` (the warm-up of shared fixtures) is awaited when the first step ends:
+ * nothing runs behind the steps after it, which may be measured.
+ */
 export async function runPipeline<I, S>(
   lab: AnyLab,
   ctx: LabContext,
   impl: I,
   pause?: RunOptions['pause'],
   timings?: { phase: string; ms: number }[],
+  alongsideFirstStep?: Promise<unknown>,
 ): Promise<S> {
   const state = lab.newState(ctx) as S;
-  for (const step of lab.steps) {
-    if (step.benchmarkOnly && ctx.mode === 'check') continue;
-    if (ctx.signal.aborted) throw new InterruptedError('interrupted');
-    if (pause) await pause(step.title);
-    ctx.out.step(step.title);
-    const t0 = performance.now();
-    await ctx.out.progress(step.title, () => step.run(ctx, impl, state));
-    timings?.push({ phase: step.title, ms: Math.round(performance.now() - t0) });
+  let alongside = alongsideFirstStep;
+  try {
+    for (const step of lab.steps) {
+      if (step.benchmarkOnly && ctx.mode === 'check') continue;
+      if (ctx.signal.aborted) throw new InterruptedError('interrupted');
+      if (pause) await pause(step.title);
+      ctx.out.step(step.title);
+      const t0 = performance.now();
+      await ctx.out.progress(step.title, () => step.run(ctx, impl, state));
+      timings?.push({ phase: step.title, ms: Math.round(performance.now() - t0) });
+      await alongside;
+      alongside = undefined;
+    }
+  } finally {
+    await alongside;
   }
   return state;
+}
+
+/** A full run's warm-up: the lab's shared fixtures at check scale, for the pitfalls to come. A failure is left to the check runs, which then make them themselves. */
+function warmForChecks(lab: AnyLab, params: FixtureParams, engines: Engines): Promise<unknown> | undefined {
+  if (!lab.shared?.length) return undefined;
+  const scale = lab.checkScale ? lab.checkScale(params.scale) : params.scale;
+  return Promise.all(lab.shared.map((f) => sharedFixture(engines, f, { ...params, scale }))).catch(() => undefined);
 }
 
 export function checkClaims<S>(lab: AnyLab, state: S, mode: 'full' | 'check'): ClaimOutcome[] {
@@ -74,15 +118,15 @@ export function checkClaims<S>(lab: AnyLab, state: S, mode: 'full' | 'check'): C
  */
 export async function checkImplementation<I>(
   lab: AnyLab,
-  base: Omit<LabContext, 'mode' | 'out'> & { out?: Reporter },
+  base: Omit<LabContext, 'mode' | 'out' | 'shared'> & { out?: Reporter },
   impl: I,
 ): Promise<{ claims: ClaimOutcome[]; error?: string }> {
-  const ctx: LabContext = {
+  const ctx = withShared({
     ...base,
     scale: lab.checkScale ? lab.checkScale(base.scale) : base.scale,
     mode: 'check',
     out: base.out ?? Reporter.silent(),
-  };
+  });
   try {
     const state = await runPipeline(lab, ctx, impl);
     return { claims: checkClaims(lab, state, 'check') };
@@ -96,7 +140,7 @@ export async function checkImplementation<I>(
   }
 }
 
-export async function runPitfalls(lab: AnyLab, base: Omit<LabContext, 'mode' | 'out'>): Promise<PitfallOutcome[]> {
+export async function runPitfalls(lab: AnyLab, base: Omit<LabContext, 'mode' | 'out' | 'shared'>): Promise<PitfallOutcome[]> {
   const outcomes: PitfallOutcome[] = [];
   for (const p of lab.pitfalls) {
     const { claims, error } = await checkImplementation(lab, base, p.impl);
@@ -129,7 +173,8 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     await Promise.all([needs.has('postgres') ? engines.postgres() : null, needs.has('kafka') ? engines.kafka() : null]);
     if (needs.has('postgres') || needs.has('kafka')) timings.push({ phase: 'engines', ms: Math.round(performance.now() - tEngines) });
 
-    const ctx: LabContext = { seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal };
+    const ctx = withShared({ seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal });
+    const warm = opts.skipPitfalls || lab.pitfalls.length === 0 ? undefined : warmForChecks(lab, ctx, engines);
     out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
     out.wrapped(`  Q: ${lab.question}`, '     ');
     // What each step showed and sent (for the HTML report): the reference run only.
@@ -138,7 +183,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     let steps: StepRecord[];
     let state: unknown;
     try {
-      state = await runPipeline(lab, ctx, lab.reference, opts.pause, timings);
+      state = await runPipeline(lab, ctx, lab.reference, opts.pause, timings, warm);
     } finally {
       engines.onStatement = null;
       steps = out.stopRecording();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Engines } from '../pipelines/engines/index.ts';
 import type { AnyLab, LabContext } from '../labs/contract.ts';
 import { Reporter } from '../labs/reporter.ts';
+import { withShared } from '../labs/runner.ts';
 import type { SqlEngine, TargetEngineName } from '../pipelines/engines/types.ts';
 import { failingAfter, probeAllOrNothing } from '../pipelines/engines/faults.ts';
 import { isDeepStrictEqual } from 'node:util';
@@ -41,7 +42,7 @@ export function testEngines(opts: { ownSnowflake?: boolean } = {}): Engines {
 /** A lab context for calling a lab's steps or checks directly from a test. */
 export function testContext(engines: Engines, overrides: Partial<LabContext> = {}): LabContext & { cleanup(): void } {
   const workDir = mkdtempSync(join(tmpdir(), 'de-lab-test-'));
-  return {
+  const ctx = withShared({
     seed: 42,
     scale: 1,
     engine: 'duckdb' as TargetEngineName,
@@ -51,8 +52,8 @@ export function testContext(engines: Engines, overrides: Partial<LabContext> = {
     workDir,
     signal: new AbortController().signal,
     ...overrides,
-    cleanup: () => rmSync(workDir, { recursive: true, force: true }),
-  };
+  });
+  return { ...ctx, cleanup: () => rmSync(workDir, { recursive: true, force: true }) };
 }
 
 export type { AnyLab };

@@ -17,7 +17,7 @@ import {
   type ValidOn,
 } from '../../pipelines/scd2/index.ts';
 import { probeAllOrNothing } from '../../pipelines/engines/faults.ts';
-import { classifyChanges, type DailySnapshot, type KeyChange, type OrderFact } from '../../fixtures/scd2.ts';
+import { classifyChanges, generateBenchmarkSnapshots, type DailySnapshot, type KeyChange, type OrderFact } from '../../fixtures/scd2.ts';
 
 /** What a candidate implementation provides: the apply (the exercise), and the validity predicate. */
 export interface Scd2Impl {
@@ -179,6 +179,49 @@ export async function runScenario(db: SqlEngine, impl: Scd2Impl, snapshots: Dail
     customer_sk: r.customer_sk === null ? null : Number(r.customer_sk),
   }));
   return { snapshots, orders, changes: classifyChanges(snapshots), dim, reruns, asOf, factJoin, atomicity };
+}
+
+/** One snapshot apply against its floor, CREATE TABLE AS of the same snapshot (fastest of three rounds each). */
+export interface BenchEvidence {
+  snapshotRows: number;
+  applyMs: number;
+  loadMs: number;
+  dimRows: number;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/**
+ * Measures one snapshot apply against the floor. Three rounds, each on a fresh copy of the loaded
+ * dimension, floor and apply interleaved so both see the same machine; the fastest of each is
+ * reported (noise from other work only adds time).
+ */
+export async function benchmarkApply(db: SqlEngine, impl: Scd2Impl, seed: number, rows: number): Promise<BenchEvidence> {
+  const { ident } = db.dialect;
+  for (const t of ['bench_base', 'bench_next']) await createSnapshotTable(db, t);
+  await createDimension(db, 'bench_dim');
+  await generateBenchmarkSnapshots(db, { base: 'bench_base', next: 'bench_next' }, seed, rows);
+  await impl.applySnapshot(db, { dim: 'bench_dim', stage: 'bench_base' }, '2024-01-01');
+  const floors: number[] = [];
+  const applies: number[] = [];
+  let dimRows = 0;
+  for (let round = 0; round < 3; round++) {
+    const copy = `bench_dim_${round}`;
+    await createDimension(db, copy);
+    await db.exec(`INSERT INTO ${ident(copy)} SELECT * FROM bench_dim`);
+    floors.push(await timed(() => db.exec('CREATE TABLE bench_floor AS SELECT * FROM bench_next')));
+    await db.exec('DROP TABLE bench_floor');
+    applies.push(await timed(() => impl.applySnapshot(db, { dim: copy, stage: 'bench_next' }, '2024-01-02')));
+    const [n] = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${ident(copy)}`);
+    dimRows = Number(n!.n);
+    await db.exec(`DROP TABLE ${ident(copy)}`);
+  }
+  const [snap] = await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM bench_next');
+  return { snapshotRows: Number(snap!.n), applyMs: Math.min(...applies), loadMs: Math.min(...floors), dimRows };
 }
 
 function numeric(r: DimRow): DimRow {

@@ -10,10 +10,10 @@
 import type { LabContext } from '../contract.ts';
 import { sparkServer, sparkSession } from '../../pipelines/engines/spark/index.ts';
 import { SparkRest } from '../../pipelines/engines/spark/rest.ts';
-import { retryOnSpark, type SparkRetryRun } from '../../pipelines/skew/spark-retry.ts';
+import { retryOnSpark } from '../../pipelines/skew/spark-retry.ts';
 import { loadSkewTablesSpark, runSparkStrategy, type SparkJoinRun, type SparkSkewOptions } from '../../pipelines/skew/spark.ts';
 import { makespan, maxOverMean, type AnswerDiff, type JoinType, type StrategyName } from '../../pipelines/skew/index.ts';
-import type { SkewState, StrategyRun } from './lab.ts';
+import type { SkewState, StrategyRun } from './scenario.ts';
 
 export const SPARK_BASIS = 'Spark task run times (REST API), scheduled on E executors';
 
@@ -26,9 +26,8 @@ export async function strategiesOnSpark(ctx: LabContext, state: SkewState, param
   const rest = await SparkRest.open(server.uiUrl);
   const opts: SparkSkewOptions = { partitions: params.partitions, mapTasks: params.mapTasks, hotKeys: state.detection!.hotKeys, saltFactor: params.saltFactor, database: ctx.engines.name('skew') };
   ctx.engines.onStop(async () => void (await db.exec(`DROP DATABASE IF EXISTS ${opts.database} CASCADE`).catch(() => undefined)));
-  ctx.out.note(`Spark ${server.version}: ${server.label}${server.startupMs ? `, up in ${(server.startupMs / 1000).toFixed(1)} s` : ''} — Spark UI ${server.uiUrl}`);
   const load = await loadSkewTablesSpark(db, state.fixture!, opts);
-  state.spark = { label: server.label, uiUrl: server.uiUrl, startupMs: server.startupMs, loadMs: load.ms, stages: [], retry: [] };
+  state.spark = { label: server.label, version: server.version, uiUrl: server.uiUrl, startupMs: server.startupMs, loadMs: load.ms, stages: [], retry: [] };
   for (const joinType of ['inner', 'left'] as const) {
     const native = state.native.find((n) => n.joinType === joinType)!;
     for (const s of STRATEGIES) {
@@ -45,19 +44,6 @@ export async function strategiesOnSpark(ctx: LabContext, state: SkewState, param
     const native = state.native.find((n) => n.joinType === 'inner')!;
     for (const salt of ['rand', 'identity'] as const) state.spark.retry.push(await retryOnSpark(db, rest, opts, salt, native));
   }
-}
-
-/** The retry trap's table (printed by the lab after the strategies). */
-export function retryTable(runs: readonly SparkRetryRun[]) {
-  return runs.map((r) => ({
-    salt: r.salt === 'rand' ? 'rand() (textbook)' : 'hash(payment_id) (reference)',
-    killed: r.killed ?? 'nothing (finished first)',
-    'same answer as DuckDB': r.error ? `job failed: ${r.error}` : r.equal ? '✔' : `✘ ${r.rows} rows`,
-    'fetch failures': r.fetchFailures,
-    'stage attempts re-run': r.stageRetries,
-    'their tasks': r.tasksInRetries,
-    's': Math.round(r.ms / 100) / 10,
-  }));
 }
 
 function toRun(r: SparkJoinRun, native: { rows: number; fp: number; joinType: JoinType }, executors: number): StrategyRun {

@@ -22,13 +22,21 @@ export type { PostgresServer, KafkaServer };
  */
 export type TargetFactory = (engines: Engines, label: string) => Promise<SqlEngine>;
 const targetFactories = new Map<TargetEngineName, TargetFactory>();
-export function registerTarget(name: TargetEngineName, factory: TargetFactory): void {
+/** Targets that may run on a stand-in for the real service: whether this engine set's one is. */
+const targetEmulation = new Map<TargetEngineName, (engines: Engines) => Promise<boolean>>();
+export function registerTarget(name: TargetEngineName, factory: TargetFactory, emulated?: (engines: Engines) => Promise<boolean>): void {
   targetFactories.set(name, factory);
+  if (emulated) targetEmulation.set(name, emulated);
 }
 registerTarget('duckdb', async () => DuckDbEngine.open(':memory:'));
 registerTarget('postgres', async (engines, label) => PgEngine.connect(await engines.freshPgDatabase(label)));
 // Imported on first use: runs that never target Snowflake do not load snowflake-sdk nor start its emulator.
-registerTarget('snowflake', async (engines, label) => (await import('./snowflake/target.ts')).openSnowflakeTarget(engines, label));
+// Its provider is the fakesnow emulator unless a real account is configured: timings then say nothing about Snowflake.
+registerTarget(
+  'snowflake',
+  async (engines, label) => (await import('./snowflake/target.ts')).openSnowflakeTarget(engines, label),
+  async (engines) => (await engines.providers()).snowflake?.startsWith('emulator') ?? true,
+);
 
 export interface EnginesOptions {
   mode: ProvisionMode;
@@ -97,6 +105,15 @@ export class Engines {
     if (this.pgServer) out.postgres = (await this.pgServer.catch(() => null))?.provider ?? 'failed';
     if (this.kafkaServer) out.kafka = (await this.kafkaServer.catch(() => null))?.provider ?? 'failed';
     return out;
+  }
+
+  /**
+   * Whether target `name` ran on an emulator in this engine set (its figures are then the
+   * emulator's, not the service's); null for a target that has none — it is the real engine.
+   */
+  async emulated(name: TargetEngineName): Promise<boolean | null> {
+    const emulation = targetEmulation.get(name);
+    return emulation ? emulation(this) : null;
   }
 
   /** Registers a cleanup run by `stopAll()` (connections, consumers, child processes). */
