@@ -58,7 +58,8 @@ async function benchmark(ctx: LabContext, impl: Scd2Impl, state: Scd2State): Pro
   }
   const [snap] = await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM bench_next');
   state.bench = { snapshotRows: Number(snap!.n), applyMs: Math.min(...applies), loadMs: Math.min(...floors), dimRows };
-  if (ctx.engine === 'snowflake') state.sf = { emulator: (await ctx.engines.providers()).snowflake?.startsWith('emulator') ?? true };
+  const emulator = await ctx.engines.emulated(ctx.engine);
+  if (emulator !== null) state.sf = { emulator };
 }
 
 /** Per-day summary of what the source did and what the load did. */

@@ -99,6 +99,15 @@ export class Engines {
     return out;
   }
 
+  /**
+   * Whether `engine` is served by an emulator here (Snowflake by fakesnow: its timings say nothing
+   * about Snowflake's speed); null for engines that have none.
+   */
+  async emulated(engine: TargetEngineName): Promise<boolean | null> {
+    if (engine !== 'snowflake') return null;
+    return (await this.providers()).snowflake?.startsWith('emulator') ?? true;
+  }
+
   /** Registers a cleanup run by `stopAll()` (connections, consumers, child processes). */
   onStop(close: () => Promise<void>): void {
     this.closers.push(close);
