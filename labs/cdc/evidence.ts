@@ -45,7 +45,8 @@ export interface CdcState {
   schema?: { targetHasColumn: boolean; sourceNulls: number; targetNulls: number; sourceValues: number; applyRestartsBefore: number; applyPid: number | null };
   /** `tested` false: this source does not crash its capture (replayed topics). */
   captureCrash?: { tested: boolean; ends: ProcessEnd[]; duplicatesPublished: number };
-  bench?: { changes: number; drainMs: number; workloadMs: number };
+  /** `captureOverDebezium`: --capture debezium only — our capture's events/s over Debezium's on the backlog, each alone. */
+  bench?: { changes: number; drainMs: number; workloadMs: number; captureOverDebezium?: number };
   /** --engine snowflake: whether the apply ran on the fakesnow emulator (its figures say nothing about Snowflake's speed). */
   sf?: { emulator: boolean };
   lag: LagSample[];

@@ -12,7 +12,7 @@
  */
 import type { Lab, LabContext, Step } from '../contract.ts';
 import type { Reporter } from '../reporter.ts';
-import { liveCapture, replayCapture, type CaptureSource } from '../../pipelines/cdc/capture-source.ts';
+import { CAPTURES, captureKind, liveCapture, replayCapture, type CaptureSource } from '../../pipelines/cdc/capture-source.ts';
 import type { ApplyImpl } from '../../pipelines/cdc/index.ts';
 import type { CdcState } from './evidence.ts';
 import { capturePlan } from './plan.ts';
@@ -43,12 +43,18 @@ function step(
   };
 }
 
-/** The one place the run's mode matters to cdc: which capture source it reads. */
+/**
+ * The one place the run's mode and `--capture` matter to cdc: which capture writes the topics
+ * (ours or Debezium), and whether it streams live (the reference run) or its topics, captured
+ * once, are replayed (judging a pitfall or an exercise).
+ */
 function newState(ctx: LabContext): CdcState {
   const live = ctx.mode === 'full';
   const plan = capturePlan(ctx.seed, ctx.scale, live);
-  const deps = { engines: ctx.engines, plan, signal: ctx.signal };
-  const source: CaptureSource = live ? liveCapture(deps) : replayCapture(deps, `${ctx.seed}|${ctx.scale}`);
+  const name = ctx.options?.capture ?? CAPTURES[0];
+  const capture = captureKind(name, ctx.engines, (m) => ctx.out.note(m));
+  const deps = { engines: ctx.engines, plan, signal: ctx.signal, capture };
+  const source: CaptureSource = live ? liveCapture(deps) : replayCapture(deps, `${ctx.seed}|${ctx.scale}|${name}`);
   return { source, plan, aBatches: [], lag: [] };
 }
 
@@ -58,6 +64,12 @@ export const cdcLab: Lab<CdcImpl, CdcState> = {
   question: 'Design CDC from an operational Postgres into the warehouse. What makes it exactly-once, and what breaks it?',
   needs: ['postgres', 'kafka'],
   engines: ['duckdb', 'postgres', 'snowflake'],
+  options: {
+    capture: {
+      values: CAPTURES,
+      help: 'the capture that writes the topics: ours, or real Debezium 3.6.1 (then also cdc_capture_over_debezium, both captures timed on one backlog)',
+    },
+  },
   reference: referenceImpl,
   pitfalls: cdcPitfalls,
   newState,

@@ -144,7 +144,7 @@ export async function drainBacklog(ctx: LabContext, impl: ApplyImpl, s: CdcState
   const t0 = Date.now();
   await caughtUp(ctx, s, phase.endLsn, s.plan.timeoutMs);
   r.lastEndLsn = phase.endLsn;
-  s.bench = { changes: phase.run.changes, drainMs: Math.max(1, lastFreshBatch(s) - t0), workloadMs: phase.run.ms };
+  s.bench = { changes: phase.run.changes, drainMs: Math.max(1, lastFreshBatch(s) - t0), workloadMs: phase.run.ms, ...(phase.captureOverDebezium === undefined ? {} : { captureOverDebezium: phase.captureOverDebezium }) };
   for (const h of paused) resumeApply(r, impl, h);
 }
 

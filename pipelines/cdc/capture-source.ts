@@ -19,6 +19,7 @@ import type { PgEngine } from '../engines/postgres/driver.ts';
 import type { Row, WorkloadItem } from '../../fixtures/cdc.ts';
 import { InterruptedError } from '../errors.ts';
 import { CAPTURE_CRASH_POINT, Restarting, auditTopics, consumerSessionTimeout, createTopics, kafkaClient, slotBehind, startCapture, topicFor, type ProcessEnd, type TopicAudit } from './index.ts';
+import { debeziumCapture } from './debezium-capture.ts';
 import { createSourceTables, currentWalLsn, dropSlotAndPublication, runWorkload, type WorkloadRun } from './source.ts';
 
 export interface CaptureNames {
@@ -61,8 +62,71 @@ export interface SourcePhase {
   endLsn: string;
 }
 
+/** One capture, running: ours (a child process) or Debezium (a Connect worker), restarted after its crash. */
+export interface CaptureProcess {
+  /** Resolves once the capture streams, with the snapshot's row count. */
+  ready(): Promise<number>;
+  pid(): number | null;
+  readonly ends: ProcessEnd[];
+  health(): string | null;
+  /**
+   * From now on, die at the capture crash point — after Kafka's ack, before the slot's — in the
+   * next write to Kafka (for captures whose crash point is not armed at start), then restart.
+   */
+  armCrash?(): void;
+  stop(): Promise<void>;
+}
+
+/** Which capture writes the topics: how to start one on an open source. */
+export interface CaptureKind {
+  readonly name: CaptureName;
+  /** Booted processes to keep as spares for a live run. */
+  readonly spares: number;
+  /** `crashAfterEvents`: die at the crash point in the first flush past this many events (first run only). */
+  start(o: OpenSource & { sourceUrl: string }, plan: CapturePlan, opts: { crashAfterEvents?: number; resume?: boolean }): CaptureProcess;
+  /** Drops what it made besides the slot, publication and topics (Debezium: its heartbeat topic). */
+  close?(o: OpenSource): Promise<void>;
+  /** Live: the backlog timed on both captures, ours over Debezium's events/s (Debezium only). */
+  compareOnBacklog?(deps: SourceDeps, o: OpenSource & { sourceUrl: string }, run: () => Promise<void>): Promise<number>;
+}
+
+/** Our capture process (pipelines/cdc/capture.ts), its crash point inside it. */
+export const ourCapture: CaptureKind = {
+  name: 'ours',
+  spares: 1,
+  start(o, plan, opts) {
+    const config = { pgUrl: o.sourceUrl, slot: o.names.slot, publication: o.names.publication, tables: [...plan.tables], brokers: o.brokers, topicPrefix: o.names.topicPrefix };
+    const crashAfter = opts.crashAfterEvents;
+    const r = new Restarting('capture', (attempt) => startCapture({ ...config, crash: attempt === 0 && crashAfter !== undefined ? { point: CAPTURE_CRASH_POINT, afterEvents: crashAfter } : undefined }));
+    return {
+      ready: async () => Number((await r.proc.waitFor('ready', 60000)).snapshotRows),
+      pid: () => r.proc.pid,
+      ends: r.ends,
+      health: () => r.health(),
+      stop: () => r.stop(),
+    };
+  },
+};
+
+/** The captures `--capture` chooses from; the first is the default. */
+export const CAPTURES = ['ours', 'debezium'] as const;
+export type CaptureName = (typeof CAPTURES)[number];
+
+/** The capture named `name`, made for one run (Debezium's offsets go to a temp dir of `engines`). */
+export function captureKind(name: string, engines: Engines, log: (m: string) => void): CaptureKind {
+  const kinds: Record<CaptureName, () => CaptureKind> = {
+    ours: () => ourCapture,
+    debezium: () => debeziumCapture(engines.env, () => engines.tempDir('cdc-debezium'), log),
+  };
+  const make = kinds[name as CaptureName];
+  if (!make) throw new Error(`cdc: no capture named ${name} (known: ${CAPTURES.join(', ')})`);
+  return make();
+}
+
 export interface CaptureSource {
   readonly kind: 'live' | 'replay';
+  /** Which capture writes the topics. */
+  readonly capture: CaptureName;
   /** Live: the changes stream while the applies run (the random kill and the capture crash need that). */
   readonly live: boolean;
   /** Booted capture processes to keep as spares (a live capture restarts after its crash). */
@@ -75,8 +139,12 @@ export interface CaptureSource {
   stream(signal: AbortSignal): Promise<SourcePhase>;
   /** Live: the phase the capture dies in (null: not tested by this source). */
   crash(signal: AbortSignal): Promise<SourcePhase | null>;
-  /** Live: capture stopped, backlog committed, capture started again; resolves once it streams. */
-  backlog(signal: AbortSignal): Promise<SourcePhase>;
+  /**
+   * Live: capture stopped, backlog committed, capture started again; resolves once it streams.
+   * With Debezium, the backlog is first captured by ours and by Debezium each alone (their own
+   * slots and topics): `captureOverDebezium` is our events/s over Debezium's.
+   */
+  backlog(signal: AbortSignal): Promise<SourcePhase & { captureOverDebezium?: number }>;
   /** The running capture process (null: none runs). */
   pid(): number | null;
   /** Deaths of the capture process so far. */
@@ -93,6 +161,7 @@ export interface CaptureSource {
 export interface SourceDeps {
   engines: Engines;
   plan: CapturePlan;
+  capture: CaptureKind;
   /** The run's interrupt: the capture waits stop early. */
   signal: AbortSignal;
 }
@@ -137,48 +206,63 @@ async function untilSlotPasses(o: OpenSource, endLsn: string, timeoutMs: number,
   }
 }
 
-/** Our capture process, live: the workload streams through it while the applies run. */
-export function liveCapture({ engines, plan }: SourceDeps): CaptureSource {
+/** A capture, live: the workload streams through it while the applies run. */
+export function liveCapture(deps: SourceDeps): CaptureSource {
+  const { engines, plan, capture: kind } = deps;
   let o: (OpenSource & { sourceUrl: string }) | undefined;
-  let capture: Restarting | undefined;
+  let capture: CaptureProcess | undefined;
+  const ends: ProcessEnd[] = [];
   const opened = () => {
     if (!o) throw new Error('cdc: the capture source was not opened');
     return o;
   };
-  const config = () => {
-    const x = opened();
-    return { pgUrl: x.sourceUrl, slot: x.names.slot, publication: x.names.publication, tables: [...plan.tables], brokers: x.brokers, topicPrefix: x.names.topicPrefix };
+  const phase = async (items: WorkloadItem[], signal: AbortSignal) => ({ run: await runWorkload(opened().source, items, signal), endLsn: await currentWalLsn(opened().source) });
+  const stopCapture = async () => {
+    if (!capture) return;
+    await capture.stop();
+    ends.push(...capture.ends);
+    capture = undefined;
   };
   return {
     kind: 'live',
+    capture: kind.name,
     live: true,
-    spareCaptures: 1,
+    spareCaptures: kind.spares,
     async open() {
       o = await openFresh(engines, plan);
       // Die in the first flush after the streamed phase — after Kafka's ack, before the slot's.
-      const crashAfter = changes(plan.stream) + 1;
-      capture = new Restarting('capture', (attempt) => startCapture({ ...config(), crash: attempt === 0 ? { point: CAPTURE_CRASH_POINT, afterEvents: crashAfter } : undefined }));
+      capture = kind.start(o, plan, { crashAfterEvents: changes(plan.stream) + 1 });
       return o;
     },
-    ready: async () => Number((await capture!.proc.waitFor('ready', 60000)).snapshotRows),
-    stream: async (signal) => ({ run: await runWorkload(opened().source, plan.stream, signal), endLsn: await currentWalLsn(opened().source) }),
-    crash: async (signal) => ({ run: await runWorkload(opened().source, plan.crash, signal), endLsn: await currentWalLsn(opened().source) }),
-    async backlog(signal) {
-      await capture?.stop();
-      const run = await runWorkload(opened().source, plan.backlog, signal);
-      const endLsn = await currentWalLsn(opened().source);
-      capture = new Restarting('capture', () => startCapture(config()));
-      await capture.proc.waitFor('ready', 60000);
-      return { run, endLsn };
+    ready: () => capture!.ready(),
+    stream: (signal) => phase(plan.stream, signal),
+    crash: (signal) => {
+      capture?.armCrash?.();
+      return phase(plan.crash, signal);
     },
-    pid: () => capture?.proc.pid ?? null,
-    ends: () => capture?.ends ?? [],
+    async backlog(signal) {
+      await stopCapture();
+      let captureOverDebezium: number | undefined;
+      let run: WorkloadRun | undefined;
+      const commit = async () => void (run = await runWorkload(opened().source, plan.backlog, signal));
+      if (kind.compareOnBacklog) captureOverDebezium = await kind.compareOnBacklog(deps, opened(), commit);
+      else await commit();
+      const endLsn = await currentWalLsn(opened().source);
+      capture = kind.start(opened(), plan, { resume: true });
+      await capture.ready();
+      return { run: run!, endLsn, ...(captureOverDebezium === undefined ? {} : { captureOverDebezium }) };
+    },
+    pid: () => capture?.pid() ?? null,
+    ends: () => [...ends, ...(capture?.ends ?? [])],
     health: () => capture?.health() ?? null,
-    stopCapture: async () => void (await capture?.stop()),
+    stopCapture,
     audit: () => auditTopics(opened().kafka, opened().admin, engines.name(`${opened().names.topicPrefix}_audit`), opened().names.topics, plan.timeoutMs),
     async close() {
-      await capture?.stop().catch(() => undefined);
-      if (o) await dropFresh(o);
+      await stopCapture().catch(() => undefined);
+      if (o) {
+        await kind.close?.(o);
+        await dropFresh(o);
+      }
     },
   };
 }
@@ -195,13 +279,14 @@ const capturedOnce = new WeakMap<Engines, Map<string, Promise<CapturedOnce>>>();
  * through our capture until the slot confirmed the end, then audited — replayed by each candidate.
  * They are dropped when the engines stop.
  */
-export function replayCapture({ engines, plan, signal }: SourceDeps, key: string): CaptureSource {
+export function replayCapture(deps: SourceDeps, key: string): CaptureSource {
+  const { engines } = deps;
   let byKey = capturedOnce.get(engines);
   if (!byKey) capturedOnce.set(engines, (byKey = new Map()));
   const shared = () => {
     let p = byKey!.get(key);
     if (!p) {
-      p = captureOnce(engines, plan, signal);
+      p = captureOnce(deps);
       byKey!.set(key, p);
       p.catch(() => byKey!.delete(key));
     }
@@ -209,6 +294,7 @@ export function replayCapture({ engines, plan, signal }: SourceDeps, key: string
   };
   return {
     kind: 'replay',
+    capture: deps.capture.name,
     live: false,
     spareCaptures: 0,
     open: shared,
@@ -226,22 +312,20 @@ export function replayCapture({ engines, plan, signal }: SourceDeps, key: string
   };
 }
 
-async function captureOnce(engines: Engines, plan: CapturePlan, signal: AbortSignal): Promise<CapturedOnce> {
+async function captureOnce({ engines, plan, signal, capture: kind }: SourceDeps): Promise<CapturedOnce> {
   const o = await openFresh(engines, plan);
-  let capture: Restarting | undefined;
+  let capture: CaptureProcess | undefined;
   engines.onStop(async () => {
     await capture?.stop().catch(() => undefined);
+    await kind.close?.(o);
     await dropFresh(o);
   });
-  const { names, brokers } = o;
-  capture = new Restarting('capture', () =>
-    startCapture({ pgUrl: o.sourceUrl, slot: names.slot, publication: names.publication, tables: [...plan.tables], brokers, topicPrefix: names.topicPrefix }),
-  );
-  const ready = await capture.proc.waitFor('ready', 60000);
+  capture = kind.start(o, plan, {});
+  const snapshotRows = await capture.ready();
   const run = await runWorkload(o.source, plan.stream, signal);
   const endLsn = await currentWalLsn(o.source);
   await untilSlotPasses(o, endLsn, plan.timeoutMs, () => capture!.health(), signal);
   await capture.stop();
-  const audit = await auditTopics(o.kafka, o.admin, engines.name(`${names.topicPrefix}_audit`), names.topics, plan.timeoutMs);
-  return { ...o, run, endLsn, snapshotRows: Number(ready.snapshotRows), audit };
+  const audit = await auditTopics(o.kafka, o.admin, engines.name(`${o.names.topicPrefix}_audit`), o.names.topics, plan.timeoutMs);
+  return { ...o, run, endLsn, snapshotRows, audit };
 }
