@@ -73,6 +73,8 @@ export interface LabContext {
   mode: 'full' | 'check';
   /** A temp dir of this run, removed at the end. */
   workDir: string;
+  /** The lab's own options (`Lab.options`), each with its value (the default when not given). */
+  options?: Readonly<Record<string, string>>;
   /** Aborted on SIGINT/SIGTERM: long steps should stop early. */
   signal: AbortSignal;
   /** The value of a fixture runs share, made on first use (see `SharedFixture`). */
@@ -115,6 +117,8 @@ export interface Lab<Impl = unknown, State = unknown> {
   needs: readonly ('postgres' | 'kafka')[];
   /** Supported `--engine` values; the first is the default. */
   engines: readonly TargetEngineName[];
+  /** Options only this lab takes (`--<name> <value>`): the values each accepts, the first its default. */
+  options?: Readonly<Record<string, LabOption>>;
   reference: Impl;
   pitfalls: readonly Pitfall<Impl>[];
   claims: readonly Claim<State>[];
@@ -137,6 +141,13 @@ export interface Lab<Impl = unknown, State = unknown> {
   charts?(state: State): ChartSpec[];
   /** Exercise mode: the core step a candidate should be able to write in an interview. */
   exercise?: Exercise<Impl>;
+}
+
+export interface LabOption {
+  /** Accepted values; the first is the default. */
+  values: readonly string[];
+  /** One line for `--help`. */
+  help: string;
 }
 
 export interface Exercise<Impl> {

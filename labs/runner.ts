@@ -23,6 +23,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Skip running pitfalls (faster, e.g. benchmarks). */
   skipPitfalls?: boolean;
+  /** The lab's own options given on the command line (`--capture debezium`), by name. */
+  options?: Readonly<Record<string, string>>;
 }
 
 export function resolveEngine(lab: AnyLab, engine: TargetEngineName | undefined): TargetEngineName {
@@ -31,6 +33,20 @@ export function resolveEngine(lab: AnyLab, engine: TargetEngineName | undefined)
     throw new UsageError(`lab ${lab.id} does not run on --engine ${name} (supported: ${lab.engines.join(', ')})`);
   }
   return name;
+}
+
+/**
+ * Every option of `lab` with its value: the given one, else the default. An option the lab does
+ * not take, or a value it does not accept, is a UsageError (one line, exit 2) before any engine starts.
+ */
+export function resolveOptions(lab: AnyLab, given: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const own = lab.options ?? {};
+  for (const [name, value] of Object.entries(given)) {
+    const o = own[name];
+    if (!o) throw new UsageError(`lab ${lab.id} takes no --${name}${Object.keys(own).length ? ` (its options: ${Object.keys(own).map((n) => `--${n}`).join(', ')})` : ''}`);
+    if (!o.values.includes(value)) throw new UsageError(`--${name} must be one of ${o.values.join('|')}, got "${value}"`);
+  }
+  return Object.fromEntries(Object.entries(own).map(([name, o]) => [name, given[name] ?? o.values[0]!]));
 }
 
 /** Shared fixtures' values: per engine set, per fixture id and key (`SharedFixture`). */
@@ -160,6 +176,7 @@ export async function runPitfalls(lab: AnyLab, base: Omit<LabContext, 'mode' | '
 export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> {
   const t0 = Date.now();
   const engine = resolveEngine(lab, opts.engine);
+  const options = resolveOptions(lab, opts.options);
   const engines = opts.engines ?? new Engines({ mode: opts.provision, log: (m) => opts.out.note(m) });
   const workDir = engines.tempDir(lab.id);
   const signal = opts.signal ?? new AbortController().signal;
@@ -173,7 +190,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
     await Promise.all([needs.has('postgres') ? engines.postgres() : null, needs.has('kafka') ? engines.kafka() : null]);
     if (needs.has('postgres') || needs.has('kafka')) timings.push({ phase: 'engines', ms: Math.round(performance.now() - tEngines) });
 
-    const ctx = withShared({ seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal });
+    const ctx = withShared({ seed: opts.seed, scale: opts.scale, engine, engines, out, mode: 'full', workDir, signal, options });
     const warm = opts.skipPitfalls || lab.pitfalls.length === 0 ? undefined : warmForChecks(lab, ctx, engines);
     out.heading(`${lab.title}  [${lab.id} · seed ${opts.seed} · scale ${opts.scale} · ${engine}]`);
     out.wrapped(`  Q: ${lab.question}`, '     ');
@@ -195,7 +212,7 @@ export async function runLab(lab: AnyLab, opts: RunOptions): Promise<LabReport> 
       if (opts.pause) await opts.pause('pitfalls');
       out.step(`Pitfalls: the same claim checks on ${lab.pitfalls.length} common wrong implementations`);
       const tPitfalls = performance.now();
-      pitfalls = await out.progress('pitfalls', () => runPitfalls(lab, { seed: opts.seed, scale: opts.scale, engine, engines, workDir, signal }));
+      pitfalls = await out.progress('pitfalls', () => runPitfalls(lab, { seed: opts.seed, scale: opts.scale, engine, engines, workDir, signal, options }));
       timings.push({ phase: 'pitfalls', ms: Math.round(performance.now() - tPitfalls) });
       // One block per pitfall, wrapped at the terminal width: what it does wrong, which claims
       // (by title) reject it, and the counterexample that shows it.

@@ -12,6 +12,8 @@ export interface CliArgs {
   json: boolean;
   out?: string;
   step: boolean;
+  /** `--capture NAME` (cdc): which capture feeds the lab's topics. */
+  capture?: string;
   /** `--report`: write reports/index.html and one page per lab (`npm start` always does). */
   report: boolean;
   help: boolean;
@@ -25,6 +27,8 @@ flags:
   --seed N           seed of every fixture: same seed, same data, same claims and evidence (default 42)
   --scale X          data size multiplier; each lab's README says what 1 means (default 1)
   --engine NAME      where the lab's results land, for labs that run on several: ${TARGET_ENGINES.join(', ')} (default: the lab's first)
+  --capture NAME     cdc only: ours (default) or debezium — the lab's capture, claims and crash tests on
+                     real Debezium 3.6.1, plus cdc_capture_over_debezium (ours vs Debezium on one backlog; ~+25 s)
   --provision MODE   how engines are obtained: auto (env URLs, else Docker, else local), containers, local, external (env LAB_PROVISION)
   --json             one JSON object on stdout (the report); every log line goes to stderr
   --out DIR          write the lab's final tables to DIR/<lab>.duckdb and its report to DIR/<lab>.json
@@ -116,12 +120,13 @@ export function parseCommandLine(
 }
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliArgs {
-  const p = parseCommandLine(argv, env, { booleans: ['json', 'step', 'report', 'help'], values: ['out'] });
+  const p = parseCommandLine(argv, env, { booleans: ['json', 'step', 'report', 'help'], values: ['out', 'capture'] });
   const args: CliArgs = {
     command: p.positional[0] ?? (p.flags.has('help') ? 'help' : ''),
     ...p.run,
     json: p.flags.has('json'),
     out: p.values.get('out'),
+    capture: p.values.get('capture'),
     step: p.flags.has('step'),
     report: p.flags.has('report'),
     help: p.flags.has('help'),

@@ -72,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
         pause,
         outDir: args.out,
         signal,
+        options: args.command === 'all' || args.capture === undefined ? undefined : { capture: args.capture },
       });
       reports.push(report);
     }

@@ -29,6 +29,8 @@ describe('CLI: bad input gets one clear line and a non-zero exit', () => {
     [['smoke', '--provision', 'cloud'], /--provision must be one of/],
     [['smoke', '--frobnicate'], /unknown flag --frobnicate/],
     [['smoke', '--seed'], /--seed needs a value/],
+    [['cdc', '--capture', 'nope'], /--capture must be one of ours\|debezium, got "nope"/],
+    [['smoke', '--capture', 'debezium'], /lab smoke takes no --capture/],
   ])('bad flag %j', async (args, message) => {
     const r = await runCli(args as string[]);
     expect(r.code).toBe(2);

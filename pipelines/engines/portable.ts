@@ -25,6 +25,8 @@ interface PortableEngine {
   make(engines: Engines, dir: string, label: string): Promise<PortableTarget>;
   open(target: PortableTarget, opts: { applicationName?: string }): Promise<SqlEngine>;
   describe(target: PortableTarget): string;
+  /** A SIGKILLed client leaves its open transaction behind (Snowflake): a restart must abort it. */
+  killLeavesTransactionOpen?: boolean;
 }
 
 const portable = new Map<TargetEngineName, PortableEngine>();
@@ -47,6 +49,11 @@ export function openPortableTarget(target: PortableTarget, opts: { applicationNa
   return entry(target.engine).open(target, opts);
 }
 
+/** Whether a killed writer's transaction stays open on this target until someone aborts it. */
+export function killLeavesTransactionOpen(target: PortableTarget): boolean {
+  return entry(target.engine).killLeavesTransactionOpen ?? false;
+}
+
 /** For messages: the descriptor without secrets. */
 export function describePortableTarget(target: PortableTarget): string {
   return entry(target.engine).describe(target);
@@ -67,4 +74,5 @@ registerPortableTarget('snowflake', {
   make: async (engines, _dir, label) => ({ engine: 'snowflake', connection: await (await import('./snowflake/target.ts')).createSnowflakeTarget(engines, label) }),
   open: async (t) => (await import('./snowflake/target.ts')).connectSnowflakeTarget((t as { connection: Record<string, string> }).connection),
   describe: () => 'snowflake',
+  killLeavesTransactionOpen: true,
 });

@@ -59,6 +59,19 @@ export interface DebeziumCaptureConfig {
    * it). A restarted worker given the same file resumes where the killed one had flushed.
    */
   offsetsFile?: string;
+  /**
+   * Heartbeat interval, ms (default none). With heartbeats the connector confirms the WAL position
+   * to its slot even when no change of its tables arrives: its slot's confirmed_flush_lsn passes
+   * the source's current LSN, the "caught up" the lab waits for. They go to
+   * `__debezium-heartbeat.<topicPrefix>` (created by the broker).
+   */
+  heartbeatMs?: number;
+  /**
+   * Run at each heartbeat on the source (Debezium's `heartbeat.action.query`): a write to a table
+   * in `tables` makes a change flow even while the source's WAL grows from other databases only —
+   * Debezium confirms a position to its slot only after a change of its own tables.
+   */
+  heartbeatActionQuery?: string;
 }
 
 export interface DebeziumWorker {
@@ -126,6 +139,8 @@ export async function startDebezium(cfg: DebeziumCaptureConfig, env: NodeJS.Proc
       'max.batch.size': '8192',
       'max.queue.size': '32768',
       'poll.interval.ms': '5',
+      ...(cfg.heartbeatMs ? { 'heartbeat.interval.ms': String(cfg.heartbeatMs) } : {}),
+      ...(cfg.heartbeatActionQuery ? { 'heartbeat.action.query': cfg.heartbeatActionQuery } : {}),
     }),
   );
   const log4j = join(dir, 'log4j.properties');
@@ -175,6 +190,9 @@ export async function startDebezium(cfg: DebeziumCaptureConfig, env: NodeJS.Proc
     logTail: (n) => proc.logTail(n),
   };
 }
+
+/** The topic the connector's heartbeats go to (when `heartbeatMs` is set). */
+export const heartbeatTopic = (topicPrefix: string) => `__debezium-heartbeat.${topicPrefix}`;
 
 const props = (o: Record<string, string>) =>
   `${Object.entries(o)
