@@ -5,7 +5,7 @@
  * same topic into a fresh target table.
  */
 import { randomBytes } from 'node:crypto';
-import type { ClaimResult, LabContext } from '../contract.ts';
+import type { ClaimResult, LabContext, SharedFixture } from '../contract.ts';
 import type { Engines } from '../../pipelines/engines/index.ts';
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { Prng } from '../../fixtures/prng.ts';
@@ -32,31 +32,25 @@ export interface CdcSchemaEvidence {
   targetColumns: string[];
 }
 
-const captures = new WeakMap<Engines, Map<string, Promise<{ captured: CapturedSource; phases: SourcePhase[] }>>>();
 /** Per engine set, capture and target engine: the evidence of each apply function (pitfalls that keep the reference's apply share its run). */
 const applied = new WeakMap<Engines, Map<string, Map<CdcApplyFn, Promise<CdcSchemaEvidence>>>>();
 
-function capturedOnce(ctx: LabContext): Promise<{ captured: CapturedSource; phases: SourcePhase[] }> {
-  let byKey = captures.get(ctx.engines);
-  if (!byKey) captures.set(ctx.engines, (byKey = new Map()));
-  const key = `${ctx.seed}|${cdcSourceRows(ctx.scale)}`;
-  let made = byKey.get(key);
-  if (!made) {
-    made = (async () => {
-      const phases = sourceChangePlan(new Prng(ctx.seed), cdcSourceRows(ctx.scale));
-      const sourceUrl = await ctx.engines.freshPgDatabase('se_cdc_source');
-      const source = await ctx.engines.pg(sourceUrl, 'se_cdc_source');
-      const { brokers } = await ctx.engines.kafka();
-      const suffix = randomBytes(2).toString('hex');
-      const names = { topicPrefix: ctx.engines.name(`se${suffix}`), slot: ctx.engines.name(`se_slot_${suffix}`), publication: ctx.engines.name(`se_pub_${suffix}`) };
-      const captured = await captureSourceChanges({ source, sourceUrl, brokers, names, partitions: 3, signal: ctx.signal, onStop: (fn) => ctx.engines.onStop(fn) }, CDC_SOURCE_TABLE, phases);
-      return { captured, phases };
-    })();
-    byKey.set(key, made);
-    made.catch(() => byKey!.delete(key));
-  }
-  return made;
-}
+/** The source changed under the capture, with the topic read back: made once per engine set, seed and size. */
+export const cdcSourceCapture: SharedFixture<{ captured: CapturedSource; phases: SourcePhase[] }> = {
+  id: 'schema-evolution-cdc-source',
+  key: (p) => `${p.seed}|${cdcSourceRows(p.scale)}`,
+  async make({ seed, scale, engines }) {
+    const phases = sourceChangePlan(new Prng(seed), cdcSourceRows(scale));
+    const sourceUrl = await engines.freshPgDatabase('se_cdc_source');
+    const source = await engines.pg(sourceUrl, 'se_cdc_source');
+    const { brokers } = await engines.kafka();
+    const suffix = randomBytes(2).toString('hex');
+    const names = { topicPrefix: engines.name(`se${suffix}`), slot: engines.name(`se_slot_${suffix}`), publication: engines.name(`se_pub_${suffix}`) };
+    // The capture process, slot, publication and topic go with the engines (registered before the capture starts: a failed make leaves nothing).
+    const captured = await captureSourceChanges({ source, sourceUrl, brokers, names, partitions: 3, signal: new AbortController().signal, onStop: (fn) => engines.onStop(fn) }, CDC_SOURCE_TABLE, phases);
+    return { captured, phases };
+  },
+};
 
 /** Captures (once) and applies with `apply` (once per apply function) into a fresh table of `target`. */
 export function runCdcScenario(ctx: LabContext, target: SqlEngine, apply: CdcApplyFn): Promise<CdcSchemaEvidence> {
@@ -75,7 +69,7 @@ export function runCdcScenario(ctx: LabContext, target: SqlEngine, apply: CdcApp
 }
 
 async function applyOnce(ctx: LabContext, target: SqlEngine, apply: CdcApplyFn): Promise<CdcSchemaEvidence> {
-  const { captured, phases } = await capturedOnce(ctx);
+  const { captured, phases } = await ctx.shared(cdcSourceCapture);
   const table = `se_cdc_${randomBytes(3).toString('hex')}`;
   const ev: CdcSchemaEvidence = {
     phases,

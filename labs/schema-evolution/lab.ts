@@ -7,7 +7,7 @@ import { referenceImpl, runScenario, type SchemaEvolutionImpl, type ScenarioEvid
 import { schemaEvolutionPitfalls } from './pitfalls.ts';
 import { benchmarkLoad, type LoadBenchmark } from './bench.ts';
 import { lakeDialect } from '../../pipelines/schema-evolution/lake-dialect.ts';
-import { cdcSourceChange, runCdcScenario, type CdcSchemaEvidence } from './cdc.ts';
+import { cdcSourceCapture, cdcSourceChange, runCdcScenario, type CdcSchemaEvidence } from './cdc.ts';
 import { gatedApply } from '../../pipelines/schema-evolution/cdc-source.ts';
 import { defaultProduce, registryCompatibility, runEventScenario, REGISTRY_MODE, type EventEvidence } from './events.ts';
 
@@ -53,6 +53,7 @@ export const schemaEvolutionLab: Lab<SchemaEvolutionImpl, SchemaEvolutionState> 
   reference: referenceImpl,
   pitfalls: schemaEvolutionPitfalls,
   newState: () => ({ plan: [], files: [] }),
+  shared: [cdcSourceCapture],
   checkScale: (scale) => Math.min(scale, 0.25),
   steps: [
     {
