@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'labs',
           include: ['tests/**/*.test.ts'],
-          exclude: ['tests/spark.test.ts'],
+          exclude: ['tests/spark.test.ts', 'tests/cdc-debezium-lab.test.ts'],
           // One engine set (Postgres + Kafka) per test run, shared by every test file.
           globalSetup: ['tests/global-setup.ts'],
           sequence: { groupOrder: 0 },
@@ -29,6 +29,10 @@ export default defineConfig({
         extends: true,
         test: { name: 'spark', include: ['tests/spark.test.ts'], sequence: { groupOrder: 1 } },
       },
+      // The cdc lab on real Debezium: its own run (`npm run test:debezium`, in CI after `npm test`).
+      ...(process.env.DE_LAB_TEST_DEBEZIUM_LAB === '1'
+        ? [{ extends: true as const, test: { name: 'debezium-lab', include: ['tests/cdc-debezium-lab.test.ts'], globalSetup: ['tests/global-setup.ts'], sequence: { groupOrder: 2 } } }]
+        : []),
     ],
   },
 });
