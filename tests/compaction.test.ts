@@ -20,20 +20,16 @@ import {
   MicroBatchSink,
   VerificationError,
   compactTable,
-  createTopic,
-  deleteTopic,
   filesOnDisk,
   faultyRewrite,
   linkCopyTable,
   partitionKey,
   planMicroBatches,
-  produceClickStream,
   readManifest,
   readSnapshot,
   referenceCompactor,
   rewritePartition,
   runCompactorProcess,
-  streamTopicToTable,
   unreferencedFiles,
   vacuum,
   type CompactOptions,
@@ -105,42 +101,6 @@ describe('lab compaction', () => {
     expect(by['verify-row-count-only']!.rejectedBy).toEqual(['same-data']);
     expect(by['verify-row-count-only']!.counterexample).toMatch(/changes one value was committed: .*amount_cents \d+ → \d+/);
   });
-});
-
-describe('the streaming sink through Kafka', () => {
-  it('a batch that outlasts its group session (the member is dropped, the partition comes again from offset 0) still writes every event once', async () => {
-    const { brokers } = await engines.kafka();
-    const topic = engines.name('compaction_rejoin');
-    const events = clickStream(11, clickStreamSpec(1));
-    await createTopic(brokers, topic);
-    try {
-      await produceClickStream(brokers, topic, events);
-      // Blocks the whole process (no heartbeat gets out) for longer than the 1.5 s session, once,
-      // in the first fetched batch: the coordinator drops the member, which joins again and is
-      // handed the partition from offset 0 (nothing committed).
-      class StallingSink extends MicroBatchSink {
-        stalled = false;
-        override async add(e: Parameters<MicroBatchSink['add']>[0], next?: string): Promise<void> {
-          if (!this.stalled && Number(next) === 1000) {
-            this.stalled = true;
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
-          }
-          return super.add(e, next);
-        }
-      }
-      const dir = join(work, 'rejoin');
-      const sink = new StallingSink(dir, 60_000);
-      const stats = await streamTopicToTable(brokers, { topic, group: engines.name('compaction_rejoin_sink') }, sink, events.length, { sessionTimeoutMs: 1500, timeoutMs: 60_000 });
-      expect(sink.stalled).toBe(true);
-      expect(stats.redelivered).toBeGreaterThan(0); // the group did hand the partition out again
-      const plan = planMicroBatches(events, 60_000);
-      expect({ rows: stats.rows, files: stats.filesWritten, batches: stats.batches }).toEqual({ rows: events.length, files: plan.files, batches: plan.batches });
-      const rows = await db.query<{ n: number; ids: number }>(`SELECT count(*)::INT AS n, count(DISTINCT event_id)::INT AS ids FROM read_parquet('${dir}/**/*.parquet')`);
-      expect(rows[0]).toEqual({ n: events.length, ids: events.length });
-    } finally {
-      await deleteTopic(brokers, topic);
-    }
-  }, 90_000);
 });
 
 describe('claim crash-safe: SIGKILL a real compactor process', () => {
