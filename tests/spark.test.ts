@@ -22,7 +22,8 @@ let db: SparkSession;
 
 /**
  * Spark's jars come from PyPI's pyspark (~520 MB, once). CI installs them (scripts/ci.d/spark.sh)
- * and runs this file; a plain `npm test` on a machine without them skips it with that line rather
+ * and runs this file (`npm run test:spark`, its own run: a four-JVM cluster beside the other
+ * files starved them); on a machine without them it skips with that line rather
  * than downloading half a gigabyte in the middle of a test run. SPARK_REMOTE uses a cluster instead.
  */
 const noSpark = !process.env.SPARK_REMOTE && !installedSparkHome() && process.env.CI !== 'true';
