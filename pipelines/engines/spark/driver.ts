@@ -17,16 +17,23 @@ import { sparkConnectService } from './proto.ts';
 /** An error Spark reported for a statement: its first line (error class and message), plus the statement's start. */
 export class SparkSqlError extends LabError {}
 
-type Literal = Record<string, unknown>;
-
-/** A bind parameter as a Spark Connect literal. */
-function literal(v: unknown): Literal {
-  if (v === null || v === undefined) return { null: { null: {} } };
-  if (typeof v === 'boolean') return { boolean: v };
-  if (typeof v === 'bigint') return { long: v.toString() };
-  if (typeof v === 'number') return Number.isInteger(v) ? (Math.abs(v) <= 2 ** 31 - 1 ? { integer: v } : { long: String(v) }) : { double: v };
-  if (v instanceof Date) return { timestamp: String(BigInt(v.getTime()) * 1000n) };
-  if (typeof v === 'string') return { string: v };
+/**
+ * A bind parameter as a Spark SQL literal, inlined into the statement's text. Spark Connect has
+ * named parameters, but with Delta Lake's SQL extension loaded they arrive unbound
+ * ([UNBOUND_SQL_PARAMETER]: Delta's parser drops them), so every value is written out — exactly:
+ * integers as BIGINT, doubles through their shortest round-trip text, instants as epoch
+ * microseconds, strings with Spark's backslash escapes.
+ */
+export function sqlLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
+  if (typeof v === 'bigint') return `CAST(${v.toString()} AS BIGINT)`;
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return Math.abs(v) <= 2 ** 31 - 1 ? String(v) : `CAST(${v} AS BIGINT)`;
+    return Number.isFinite(v) ? `CAST('${String(v)}' AS DOUBLE)` : `CAST('${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'}' AS DOUBLE)`;
+  }
+  if (v instanceof Date) return `timestamp_micros(${BigInt(v.getTime()) * 1000n})`;
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   throw new SparkSqlError(`Spark: cannot bind a parameter of type ${typeof v}`);
 }
 
@@ -147,6 +154,29 @@ export function int32Ipc(columns: Record<string, { values: Int32Array; isNull?: 
   return tableToIPC(new Table(schema, [batch]), 'stream');
 }
 
+/** `$n` outside quoted strings and identifiers replaced by the n-th parameter's literal. */
+export function inlineParams(query: string, params: readonly unknown[]): string {
+  let out = '';
+  for (let i = 0; i < query.length; i++) {
+    const ch = query[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      // Copy the quoted run whole (a backslash escapes the next character inside it).
+      let j = i + 1;
+      while (j < query.length && query[j] !== ch) j += query[j] === '\\' ? 2 : 1;
+      out += query.slice(i, j + 1);
+      i = j;
+    } else if (ch === '$' && /\d/.test(query[i + 1] ?? '')) {
+      let j = i + 1;
+      while (/\d/.test(query[j] ?? '')) j++;
+      const n = Number(query.slice(i + 1, j));
+      if (n < 1 || n > params.length) throw new SparkSqlError(`Spark: the statement uses $${n}, ${params.length} parameter(s) given`);
+      out += sqlLiteral(params[n - 1]);
+      i = j - 1;
+    } else out += ch;
+  }
+  return out;
+}
+
 interface ExecuteResponse {
   arrow_batch?: { row_count: string; data: Buffer };
   response_type?: string;
@@ -210,12 +240,10 @@ export class SparkSession {
     });
   }
 
-  /** `$1, $2, …` parameters as named Spark parameters (`:p1`), so the same SQL text runs on every engine. */
+  /** `$1, $2, …` parameters written out as literals (sqlLiteral), so the same SQL text runs on every engine. */
   private sqlRelation(query: string, params?: readonly unknown[]): Record<string, unknown> {
     if (!params?.length) return { sql: { query } };
-    const named: Record<string, unknown> = {};
-    params.forEach((p, i) => (named[`p${i + 1}`] = { literal: literal(p) }));
-    return { sql: { query: query.replace(/\$(\d+)/g, ':p$1'), named_arguments: named } };
+    return { sql: { query: inlineParams(query, params) } };
   }
 
   /** Runs one statement and returns its result as Arrow (null when it returned no batch). */

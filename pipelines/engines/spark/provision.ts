@@ -7,21 +7,47 @@
  * The jars come from PyPI's pyspark wheel (it ships Spark's jars/, spark-connect included),
  * installed once by scripts/ci.d/spark.sh into a virtualenv under ~/.cache/de-lab. Only the jars
  * are used: every process here is `java -cp jars/*`, no Python, no spark-submit shell scripts.
+ * Delta Lake (delta-spark + delta-storage, Maven Central, scripts/delta/pom.xml) joins that class
+ * path, its SQL extension and catalog configured: `USING delta`, OPTIMIZE, MERGE, time travel.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JVM_BASE, deLabCache } from '../jvm.ts';
+import { JVM_BASE, deLabCache, resolveFromMaven } from '../jvm.ts';
 import { EngineUnavailableError } from '../../errors.ts';
 import { freePort, tcpAnswers, waitUntil } from '../ports.ts';
 import { SupervisedProcess } from '../supervised.ts';
 import type { ProvisionMode, ProvisionedServer } from '../provision-mode.ts';
 
-/** The Spark version scripts/ci.d/spark.sh installs (PyPI pyspark) and this code was checked against. */
-export const SPARK_VERSION = '4.3.0';
+/**
+ * The Spark version scripts/ci.d/spark.sh installs (PyPI pyspark) and this code was checked against:
+ * 4.2.1, not PyPI's newest (4.3.0), because Delta Lake's newest release is built against Spark 4.2.
+ */
+export const SPARK_VERSION = '4.2.1';
+/** Delta Lake for that Spark (delta-spark 4.4.0's pom names spark-sql 4.2.0). */
+export const DELTA_VERSION = '4.4.0';
 const INSTALLER = fileURLToPath(new URL('../../../scripts/ci.d/spark.sh', import.meta.url));
+const DELTA_POM = fileURLToPath(new URL('../../../scripts/delta/pom.xml', import.meta.url));
+
+/** The Delta Lake jars' folder, resolved from Maven Central once (scripts/delta/pom.xml). */
+export function ensureDeltaJars(env: NodeJS.ProcessEnv = process.env, log: (m: string) => void = () => undefined): string {
+  const dest = resolveFromMaven(
+    {
+      engine: 'Spark',
+      what: `Delta Lake ${DELTA_VERSION} (delta-spark, delta-storage)`,
+      pom: DELTA_POM,
+      dest: join(cacheDir(env), `delta-${DELTA_VERSION}`),
+      complete: (d) => existsSync(join(d, 'jars')) && readdirSync(join(d, 'jars')).some((f) => f.startsWith('delta-spark_2.13-')) && readdirSync(join(d, 'jars')).some((f) => f.startsWith('delta-storage-')),
+      args: (out) => ['package', `-Dout=${out}`, `-Ddelta.version=${DELTA_VERSION}`],
+      otherwise: 'install Maven (the spark engine takes Delta Lake from Maven Central), or set SPARK_REMOTE',
+    },
+    env,
+    log,
+  );
+  return join(dest, 'jars');
+}
 
 /** The local cluster's shape: small, the machine is shared (2 cores). */
 export const LOCAL_CLUSTER = { workers: 2, coresPerWorker: 1, workerMemoryMb: 640, executorMemoryMb: 512, driverMemoryMb: 768 } as const;
@@ -37,7 +63,7 @@ export interface SparkServer extends ProvisionedServer {
   /** Jars of the Spark this client talks to: where the .proto files come from. */
   jarsDir: string;
   version: string;
-  /** For reports: 'local standalone (1 master + 2 workers × 1 core), Spark 4.3.0' or 'external sc://…'. */
+  /** For reports: 'local standalone (1 master + 2 workers × 1 core), Spark 4.2.1 + Delta Lake 4.4.0' or 'external sc://…'. */
   label: string;
   /** Worker processes (local only): the retry trap kills an executor of one. */
   workers: { pid: number | null; workDir: string }[];
@@ -152,13 +178,14 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
   }
   const home = ensureSparkHome(env, log);
   const jarsDir = join(home, 'jars');
+  const deltaJars = ensureDeltaJars(env, log);
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'de-lab-spark-'));
   const conf = join(dir, 'conf');
   mkdirSync(conf);
   writeFileSync(join(conf, 'log4j2.properties'), LOG4J2);
   const [masterPort, masterUi, connectPort, driverUi] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const cp = `${conf}:${jarsDir}/*`;
+  const cp = `${conf}:${jarsDir}/*:${deltaJars}/*`;
   // SPARK_SCALA_VERSION: without a RELEASE file (the wheel has none) the launcher that builds an
   // executor's command line looks for a source build's target/ folders and fails.
   const base = { SPARK_HOME: home, SPARK_SCALA_VERSION: '2.13', SPARK_LOCAL_IP: '127.0.0.1', SPARK_CONF_DIR: conf, SPARK_NO_DAEMONIZE: '1' };
@@ -219,6 +246,14 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     'spark.ui.showConsoleProgress': 'false',
     // Task retries on a dead executor: the retry trap wants the cluster to recover, not give up.
     'spark.task.maxFailures': '8',
+    // Delta Lake: its SQL (OPTIMIZE, DESCRIBE HISTORY, VERSION AS OF) and its catalog, which still
+    // serves plain `USING parquet` tables as Spark's own does.
+    'spark.sql.extensions': 'io.delta.sql.DeltaSparkSessionExtension',
+    'spark.sql.catalog.spark_catalog': 'org.apache.spark.sql.delta.catalog.DeltaCatalog',
+    // A table's log is replayed into 50 partitions by default: 50 tasks per new snapshot on 2 cores.
+    'spark.databricks.delta.snapshotPartitions': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
+    // Executors get the same class path as the driver (the workers' own is Spark's jars only).
+    'spark.executor.extraClassPath': `${deltaJars}/*`,
   };
   const connect = start(
     'connect',
@@ -257,7 +292,7 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     dead,
   ).catch(fail);
   const startupMs = Date.now() - t0;
-  log(`Spark: local standalone cluster (Spark ${SPARK_VERSION}, 1 master + ${LOCAL_CLUSTER.workers} workers × ${LOCAL_CLUSTER.coresPerWorker} core) ready in ${startupMs} ms — Spark Connect sc://127.0.0.1:${connectPort}, Spark UI ${uiUrl}, master UI ${masterUiUrl}`);
+  log(`Spark: local standalone cluster (Spark ${SPARK_VERSION} + Delta Lake ${DELTA_VERSION}, 1 master + ${LOCAL_CLUSTER.workers} workers × ${LOCAL_CLUSTER.coresPerWorker} core) ready in ${startupMs} ms — Spark Connect sc://127.0.0.1:${connectPort}, Spark UI ${uiUrl}, master UI ${masterUiUrl}`);
   return {
     provider: 'local',
     remote: `sc://127.0.0.1:${connectPort}`,
@@ -266,7 +301,7 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     masterUiUrl,
     jarsDir,
     version: SPARK_VERSION,
-    label: `local standalone (1 master + ${LOCAL_CLUSTER.workers} workers × ${LOCAL_CLUSTER.coresPerWorker} core), Spark ${SPARK_VERSION}`,
+    label: `local standalone (1 master + ${LOCAL_CLUSTER.workers} workers × ${LOCAL_CLUSTER.coresPerWorker} core), Spark ${SPARK_VERSION} + Delta Lake ${DELTA_VERSION}`,
     workers: workers.map((w) => ({ pid: w.proc.serverPid, workDir: w.workDir })),
     startupMs,
     stop,
