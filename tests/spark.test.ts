@@ -99,17 +99,8 @@ describe.skipIf(noSpark)('spark engine: Spark Connect from TypeScript', () => {
 
 describe.skipIf(noSpark)('Delta Lake on the cluster (delta-spark 4.4.0 beside Spark 4.2.1)', () => {
   const t = `delta_${process.pid}`;
-  // Two cores: MERGE's join would shuffle into 200 partitions (30 s → 50 s for this describe).
-  let shufflePartitions = '200';
-  beforeAll(async () => {
-    if (!db) return;
-    shufflePartitions = (await db.query<{ value: string }>('SET spark.sql.shuffle.partitions'))[0]!.value;
-    await db.setConf({ 'spark.sql.shuffle.partitions': '2' });
-  });
   afterAll(async () => {
-    if (!db) return;
-    await db.exec(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
-    await db.setConf({ 'spark.sql.shuffle.partitions': shufflePartitions });
+    if (db) await db.exec(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
   });
   const fingerprint = async (version?: number) =>
     (await db.query<{ n: number; fp: number }>(`SELECT count(*) AS n, sum(hash(k, v)) AS fp FROM ${t}${version === undefined ? '' : ` VERSION AS OF ${version}`}`))[0]!;

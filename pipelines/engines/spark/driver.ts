@@ -24,7 +24,7 @@ export class SparkSqlError extends LabError {}
  * integers as BIGINT, doubles through their shortest round-trip text, instants as epoch
  * microseconds, strings with Spark's backslash escapes.
  */
-export function sqlLiteral(v: unknown): string {
+function sqlLiteral(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
   if (typeof v === 'bigint') return `CAST(${v.toString()} AS BIGINT)`;
@@ -155,7 +155,7 @@ export function int32Ipc(columns: Record<string, { values: Int32Array; isNull?: 
 }
 
 /** `$n` outside quoted strings and identifiers replaced by the n-th parameter's literal. */
-export function inlineParams(query: string, params: readonly unknown[]): string {
+function inlineParams(query: string, params: readonly unknown[]): string {
   let out = '';
   for (let i = 0; i < query.length; i++) {
     const ch = query[i]!;

@@ -39,7 +39,11 @@ export function ensureDeltaJars(env: NodeJS.ProcessEnv = process.env, log: (m: s
       what: `Delta Lake ${DELTA_VERSION} (delta-spark, delta-storage)`,
       pom: DELTA_POM,
       dest: join(cacheDir(env), `delta-${DELTA_VERSION}`),
-      complete: (d) => existsSync(join(d, 'jars')) && readdirSync(join(d, 'jars')).some((f) => f.startsWith('delta-spark_2.13-')) && readdirSync(join(d, 'jars')).some((f) => f.startsWith('delta-storage-')),
+      complete: (d) => {
+        const jars = existsSync(join(d, 'jars')) ? readdirSync(join(d, 'jars')) : [];
+        return [`delta-spark_2.13-${DELTA_VERSION}.jar`, `delta-storage-${DELTA_VERSION}.jar`].every((j) => jars.includes(j));
+      },
+      // The version is this file's: the pom's own is only a default.
       args: (out) => ['package', `-Dout=${out}`, `-Ddelta.version=${DELTA_VERSION}`],
       otherwise: 'install Maven (the spark engine takes Delta Lake from Maven Central), or set SPARK_REMOTE',
     },
@@ -250,7 +254,10 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     // serves plain `USING parquet` tables as Spark's own does.
     'spark.sql.extensions': 'io.delta.sql.DeltaSparkSessionExtension',
     'spark.sql.catalog.spark_catalog': 'org.apache.spark.sql.delta.catalog.DeltaCatalog',
-    // A table's log is replayed into 50 partitions by default: 50 tasks per new snapshot on 2 cores.
+    // Partitions sized to the cluster's cores, not to a big one's: by default a join or aggregate
+    // shuffles into 200 and Delta replays a table's log into 50 — that many tasks per statement on
+    // two cores (a Delta MERGE test: 50 s with 200, 30 s with 2). The skew lab sets its own P.
+    'spark.sql.shuffle.partitions': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
     'spark.databricks.delta.snapshotPartitions': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
     // Executors get the same class path as the driver (the workers' own is Spark's jars only).
     'spark.executor.extraClassPath': `${deltaJars}/*`,
