@@ -15,6 +15,12 @@ import { skewLab, SKEW_PARAMS } from '../labs/skew/lab.ts';
 import { SPARK_BASIS } from '../labs/skew/spark.ts';
 import { sparkHash, spreadSalts } from '../pipelines/skew/spark.ts';
 import type { LabReport } from '../labs/contract.ts';
+import { checkImplementation } from '../labs/runner.ts';
+import { scd2Lab } from '../labs/scd2/lab.ts';
+import { scd2Pitfalls } from '../labs/scd2/pitfalls.ts';
+import { DuckDbEngine } from '../pipelines/engines/duckdb/driver.ts';
+import { canonicalRowHash } from '../pipelines/engines/sql-common.ts';
+import type { SqlEngine } from '../pipelines/engines/types.ts';
 
 const engines = new Engines({ mode: parseProvisionMode(process.env.LAB_PROVISION), log: () => undefined });
 let server: SparkServer;
@@ -189,4 +195,79 @@ describe.skipIf(noSpark)('skew --engine spark: the strategies on the cluster, ju
     expect(report.metrics.skew_spark_retry_rand_equal).toBe(1);
     expect(report.metrics.skew_spark_retry_identity_equal).toBe(1);
   });
+});
+
+describe.skipIf(noSpark)('spark as a SqlEngine target: Delta Lake tables, one commit per statement', () => {
+  let target: SqlEngine;
+  beforeAll(async () => {
+    target = await engines.target('spark', 'target_test');
+  }, 120_000);
+
+  it('the canonical row hash is DuckDB’s, value for value (text with NULL and separators, int, decimal, double, date, timestamp, bool)', async () => {
+    const duck = await DuckDbEngine.open(':memory:');
+    try {
+      const cols = [
+        { expr: 't', kind: 'text' },
+        { expr: 'i', kind: 'int' },
+        { expr: 'n', kind: 'decimal' },
+        { expr: 'x', kind: 'double' },
+        { expr: 'd', kind: 'date' },
+        { expr: 'ts', kind: 'timestamp' },
+        { expr: 'b', kind: 'bool' },
+      ] as const;
+      const values = (e: SqlEngine) => {
+        const t = e.dialect.types;
+        return `SELECT CAST(t AS ${t.text}) AS t, CAST(i AS ${t.bigint}) AS i, CAST(n AS ${t.decimal(12, 2)}) AS n, CAST(x AS ${t.double}) AS x,
+                       CAST(d AS ${t.date}) AS d, CAST(ts AS ${t.timestamp}) AS ts, CAST(b AS ${t.bool}) AS b
+                FROM (VALUES ('a|b:3', 9007199254740993, 12.5, 0.1, '2024-02-29', '2024-02-29 12:34:56.789', true),
+                             (NULL, -1, -0.05, -2.5e11, '1969-12-31', '1970-01-01 00:00:00', false),
+                             ('', 0, 0, 0, '9999-12-31', '2000-01-01 00:00:00.000001', NULL)) AS v(t, i, n, x, d, ts, b)`;
+      };
+      const hashes = async (e: SqlEngine) => (await e.query<{ h: unknown }>(`SELECT ${canonicalRowHash(e.dialect, cols)} AS h FROM (${values(e)}) AS r ORDER BY i`)).map((r) => String(r.h));
+      const [spark, duckdb] = [await hashes(target), await hashes(duck)];
+      expect(spark).toHaveLength(3);
+      expect(spark).toEqual(duckdb);
+    } finally {
+      await duck.close();
+    }
+  });
+
+  it('transaction() groups nothing on Delta: a body that fails after its first write leaves that write committed', async () => {
+    await target.exec('CREATE TABLE tx_probe (k BIGINT NOT NULL, v STRING)');
+    await target.insertRows('tx_probe', ['k', 'v'], [[1, 'a'], [2, null]]);
+    await expect(
+      target.transaction(async (tx) => {
+        await tx.exec(`UPDATE tx_probe SET v = 'changed' WHERE k = 1`);
+        throw new Error('fails after the first statement');
+      }),
+    ).rejects.toThrow(/fails after/);
+    expect(await target.query('SELECT k, v FROM tx_probe ORDER BY k')).toEqual([{ k: 1, v: 'changed' }, { k: 2, v: null }]);
+    expect(target.dialect.atomicity).toBe('statement');
+  });
+});
+
+describe.skipIf(noSpark)('scd2 --engine spark: the dimension on Delta Lake, one MERGE per load, judged by the lab’s own claims', () => {
+  // The lab's check mode (no benchmark): 4 days of 50 keys; each statement costs Delta a commit.
+  const judge = (impl: Parameters<typeof checkImplementation>[2]) =>
+    checkImplementation(scd2Lab, { seed: 42, scale: 0.05, engine: 'spark', engines, workDir: engines.tempDir('scd2-spark'), signal: new AbortController().signal }, impl);
+
+  it('the reference passes claims 1–7 on Delta: point in time, one current row, idempotent re-runs, no spurious versions, Type 1 vs 2, fact joins, all or nothing', async () => {
+    const { claims, error } = await judge(scd2Lab.reference);
+    expect(error).toBeUndefined();
+    expect(claims.filter((c) => !c.passed || c.skipped).map((c) => `${c.id}: ${c.counterexample}`)).toEqual([]);
+    expect(claims).toHaveLength(7);
+    // All or nothing on an engine without transactions: the load is one read, then one MERGE.
+    expect(claims.find((c) => c.id === 'atomic-apply')!.evidence).toMatchObject({ failure_points: 2, partial_applies: 0 });
+    expect(claims.find((c) => c.id === 'point-in-time')!.evidence).toMatchObject({ dates: 4, mismatches: 0 });
+  }, 300_000);
+
+  it('pitfall no-transaction — the three statements that are one transaction elsewhere — is rejected on Delta by atomic-apply, with the torn key', async () => {
+    const { claims, error } = await judge(scd2Pitfalls.find((p) => p.name === 'no-transaction')!.impl);
+    expect(error).toBeUndefined();
+    const atomic = claims.find((c) => c.id === 'atomic-apply')!;
+    expect(atomic.passed).toBe(false);
+    expect(atomic.counterexample).toMatch(/customer \d+/);
+    expect(atomic.counterexample).toMatch(/each statement on its own \(Delta Lake\).*one MERGE/); // not "wrap it in a transaction"
+    expect(atomic.evidence).toMatchObject({ partial_applies: 1 });
+  }, 300_000);
 });

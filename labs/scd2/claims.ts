@@ -217,6 +217,8 @@ export function atomicApply(ev: ScenarioEvidence): ClaimResult {
     evidence,
     counterexample:
       `${a.date}: a failure injected after ${v.afterStatements} of the apply's statements left the dimension changed (${v.rowsBefore} → ${v.rowsAfter} rows) — ` +
-      `customer ${v.customerId} had ${list(v.versionsBefore)}; after the failed apply ${list(v.versionsAfter)}. Readers saw half a load: wrap the whole apply in db.transaction.`,
+      `customer ${v.customerId} had ${list(v.versionsBefore)}; after the failed apply ${list(v.versionsAfter)}. Readers saw half a load: ${
+        a.statementAtomic ? 'this engine commits each statement on its own (Delta Lake), so the whole apply must be one statement — one MERGE.' : 'wrap the whole apply in db.transaction.'
+      }`,
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { Pitfall } from '../contract.ts';
 import type { Dialect, SqlEngine } from '../../pipelines/engines/types.ts';
-import { applyScd2Snapshot, validOn, OPEN_END, type Scd2Tables } from '../../pipelines/scd2/index.ts';
+import { applyScd2Snapshot, applyScd2SnapshotInSteps, validOn, OPEN_END, type Scd2Tables } from '../../pipelines/scd2/index.ts';
 import type { Scd2Impl } from './scenario.ts';
 
 /** The same engine, with some dialect pieces swapped (a pitfall that differs in one operator). */
@@ -41,7 +41,9 @@ function withoutTransactions(db: SqlEngine): SqlEngine {
  * as long as nothing fails, half a load when something does.
  */
 const noTransaction: Scd2Impl = {
-  applySnapshot: (db, tables, date) => applyScd2Snapshot(withoutTransactions(db), tables, date),
+  // The three statements, also where the reference is one MERGE (Delta Lake): there they are what
+  // a transaction around them amounts to.
+  applySnapshot: (db, tables, date) => applyScd2SnapshotInSteps(withoutTransactions(db), tables, date),
   validOn,
 };
 
@@ -75,7 +77,22 @@ function loadSql(db: SqlEngine, tables: Scd2Tables) {
          SELECT (SELECT COALESCE(MAX(customer_sk), 0) FROM ${dim}) + ROW_NUMBER() OVER (ORDER BY s.customer_id),
                 s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE
          FROM ${stage} AS s ${tail}`,
-    type1Overwrite: `UPDATE ${dim} AS t SET email = s.email FROM ${stage} AS s WHERE t.customer_id = s.customer_id AND ${d.distinct('t.email', 's.email')}`,
+    // The source as a subquery: fakesnow cannot resolve a bare table's columns in a MERGE's USING.
+    type1Overwrite: `MERGE INTO ${dim} AS t USING (SELECT customer_id, email FROM ${stage}) AS s ON t.customer_id = s.customer_id
+      WHEN MATCHED AND ${d.distinct('t.email', 's.email')} THEN UPDATE SET email = s.email`,
+    /**
+     * Closes (valid_to = $1) the current versions `which` selects from `cv` (current version)
+     * LEFT JOIN `sv` (its staged row, if any), is_deleted when the key is gone. A MERGE: Delta
+     * Lake takes no subquery in an UPDATE, and every engine here takes this. (Aliases unlike the
+     * MERGE's own: fakesnow resolves an inner `s` against the outer one.)
+     */
+    expire: (which: string) =>
+      `MERGE INTO ${dim} AS t
+       USING (SELECT cv.customer_id, sv.customer_id IS NULL AS gone
+              FROM ${dim} AS cv LEFT JOIN ${stage} AS sv ON sv.customer_id = cv.customer_id
+              WHERE cv.is_current AND (${which})) AS x
+       ON t.customer_id = x.customer_id AND t.is_current
+       WHEN MATCHED THEN UPDATE SET valid_to = ${day}, is_current = FALSE, is_deleted = x.gone`,
   };
 }
 
@@ -87,18 +104,10 @@ function loadSql(db: SqlEngine, tables: Scd2Tables) {
 const expireThenInsert: Scd2Impl = {
   validOn,
   async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
-    const { d, dim, stage, day, insertOpenVersions, type1Overwrite } = loadSql(db, tables);
+    const { d, dim, day, insertOpenVersions, type1Overwrite, expire } = loadSql(db, tables);
     await db.transaction(async (tx) => {
       // 1. Expire current versions whose tracked values changed, and those of deleted keys.
-      await tx.exec(
-        `UPDATE ${dim} SET valid_to = ${day}, is_current = FALSE,
-           is_deleted = NOT EXISTS (SELECT 1 FROM ${stage} AS s WHERE s.customer_id = ${dim}.customer_id)
-         WHERE is_current AND NOT EXISTS (
-           SELECT 1 FROM ${stage} AS s
-           WHERE s.customer_id = ${dim}.customer_id
-             AND NOT (${d.distinct('s.segment', `${dim}.segment`)} OR ${d.distinct('s.city', `${dim}.city`)}))`,
-        [date],
-      );
+      await tx.exec(expire(`sv.customer_id IS NULL OR ${d.distinct('sv.segment', 'cv.segment')} OR ${d.distinct('sv.city', 'cv.city')}`), [date]);
       // 2. Insert a first version for keys with no version current or expired today (new, or re-appearing).
       await tx.exec(insertOpenVersions(`WHERE NOT EXISTS (SELECT 1 FROM ${dim} AS v WHERE v.customer_id = s.customer_id AND (v.is_current OR v.valid_to = ${day}))`), [date, OPEN_END]);
       // 3. The defect: new versions for the rows "expired today" — true again on a same-day re-run.
@@ -116,14 +125,9 @@ const expireThenInsert: Scd2Impl = {
 const streamReinsert: Scd2Impl = {
   validOn,
   async applySnapshot(db: SqlEngine, tables: Scd2Tables, date: string) {
-    const { dim, stage, day, insertOpenVersions, type1Overwrite } = loadSql(db, tables);
+    const { insertOpenVersions, type1Overwrite, expire } = loadSql(db, tables);
     await db.transaction(async (tx) => {
-      await tx.exec(
-        `UPDATE ${dim} SET valid_to = ${day}, is_current = FALSE,
-           is_deleted = NOT EXISTS (SELECT 1 FROM ${stage} AS s WHERE s.customer_id = ${dim}.customer_id)
-         WHERE is_current`,
-        [date],
-      );
+      await tx.exec(expire('TRUE'), [date]);
       await tx.exec(insertOpenVersions(), [date, OPEN_END]);
       await tx.exec(type1Overwrite);
     });

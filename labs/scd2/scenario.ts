@@ -70,6 +70,8 @@ export interface AtomicityProbe {
   date: string;
   /** Statement boundaries a failure was injected at. */
   failurePoints: number;
+  /** The engine commits each statement alone (`Dialect.atomicity`, Delta Lake): no transaction can group them. */
+  statementAtomic?: boolean;
   /** The first failure that left the dimension changed: after how many statements, and one key whose versions it changed. */
   violation?: { afterStatements: number; rowsBefore: number; rowsAfter: number; customerId: number; versionsBefore: DimRow[]; versionsAfter: DimRow[] };
 }
@@ -148,7 +150,7 @@ export async function runScenario(db: SqlEngine, impl: Scd2Impl, snapshots: Dail
       // failure must leave the dimension as it was (then the last attempt applies it for real).
       const rows = async () => (await db.query<DimRow>(`SELECT * FROM ${ident(tables.dim)} ORDER BY customer_id, valid_from, customer_sk`)).map(numeric);
       const probe = await probeAllOrNothing(db, (x) => impl.applySnapshot(x, tables, snap.date), rows, (a, b) => JSON.stringify(a) === JSON.stringify(b));
-      atomicity = { date: snap.date, failurePoints: probe.failurePoints };
+      atomicity = { date: snap.date, failurePoints: probe.failurePoints, ...(db.dialect.atomicity === 'statement' ? { statementAtomic: true } : {}) };
       if (probe.violation) {
         const { afterStatements, before, after } = probe.violation;
         const versions = (list: DimRow[], id: number) => list.filter((r) => r.customer_id === id);

@@ -10,11 +10,16 @@ export const catalogName = (db: SqlEngine, name: string): string => db.dialect.c
 
 /** The columns `table` has in the current schema, by the names our pipelines write (empty: no such table). */
 export async function storedColumns(db: SqlEngine, table: string, names: readonly string[]): Promise<Set<string>> {
-  const rows = await db.query<{ column_name: string }>(
-    `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-    [catalogName(db, table)],
-  );
-  const stored = new Set(rows.map((r) => r.column_name));
+  const show = db.dialect.showColumns;
+  const rows = show
+    ? (await db.query<{ col_name: string }>(show(table))).map((r) => r.col_name)
+    : (
+        await db.query<{ column_name: string }>(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+          [catalogName(db, table)],
+        )
+      ).map((r) => r.column_name);
+  const stored = new Set(rows);
   return new Set(names.filter((n) => stored.has(catalogName(db, n))));
 }
 

@@ -38,6 +38,9 @@ registerTarget(
   async (engines) => (await engines.providers()).snowflake?.startsWith('emulator') ?? true,
 );
 
+// Spark (Delta Lake tables), imported on first use too: a local cluster starts with the first target.
+registerTarget('spark', async (engines, label) => (await import('./spark/target.ts')).SparkTarget.open(engines, label));
+
 export interface EnginesOptions {
   mode: ProvisionMode;
   env?: NodeJS.ProcessEnv;

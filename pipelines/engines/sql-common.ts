@@ -30,6 +30,17 @@ export function nameLiteral(name: string): string {
 export interface CanonicalSpelling {
   /** Microseconds since 1970-01-01 00:00 UTC of a TIMESTAMP (read as UTC) or TIMESTAMPTZ, as an exact BIGINT. */
   epochMicros(expr: string): string;
+  /** Days since 1970-01-01 of a DATE, as an integer. Default: `CAST(x AS DATE) - DATE '1970-01-01'`. */
+  epochDays?(expr: string): string;
+  /** The type names casts use. Default: VARCHAR and DOUBLE PRECISION (Spark: STRING and DOUBLE). */
+  text?: string;
+  double?: string;
+  /**
+   * The 'float' kind: a double's shortest round-trip text as DuckDB and Postgres spell it. Absent:
+   * the shared spelling below. An engine that prints doubles otherwise (Spark: '1.0E15') and has no
+   * way to respell them exactly throws here, rather than hash a text that would differ.
+   */
+  float?(expr: string): string[];
 }
 
 /**
@@ -50,9 +61,11 @@ export interface CanonicalSpelling {
 export function canonicalPartsWith(spelling: CanonicalSpelling): Dialect['canonicalParts'] {
   return (expr: string, kind: CanonicalKind): string[] => {
     const end = `';'`;
+    const text = spelling.text ?? 'VARCHAR';
+    const double = spelling.double ?? 'DOUBLE PRECISION';
     switch (kind) {
       case 'text': {
-        const t = `CAST(${expr} AS VARCHAR)`;
+        const t = `CAST(${expr} AS ${text})`;
         return [`length(${t})`, `':'`, t];
       }
       case 'int':
@@ -60,16 +73,17 @@ export function canonicalPartsWith(spelling: CanonicalSpelling): Dialect['canoni
       case 'decimal':
         return [`CAST(${expr} AS DECIMAL(38,6))`, end];
       case 'double': {
-        const dbl = `CAST(${expr} AS DOUBLE PRECISION)`;
+        const dbl = `CAST(${expr} AS ${double})`;
         return [
-          `CASE WHEN abs(${dbl}) < 1e12 THEN CAST(CAST(floor(${dbl} * CAST(1000000 AS DOUBLE PRECISION) + 0.5) AS BIGINT) AS VARCHAR)` +
-            ` WHEN abs(${dbl}) < 9e18 THEN 'u' || CAST(CAST(floor(${dbl} + 0.5) AS BIGINT) AS VARCHAR)` +
+          `CASE WHEN abs(${dbl}) < 1e12 THEN CAST(CAST(floor(${dbl} * CAST(1000000 AS ${double}) + 0.5) AS BIGINT) AS ${text})` +
+            ` WHEN abs(${dbl}) < 9e18 THEN 'u' || CAST(CAST(floor(${dbl} + 0.5) AS BIGINT) AS ${text})` +
             // NaN / ±Infinity / huge: Postgres prints 'Infinity'/'NaN', DuckDB 'inf'/'nan'.
-            ` ELSE replace(lower(CAST(${dbl} AS VARCHAR)), 'infinity', 'inf') END`,
+            ` ELSE replace(lower(CAST(${dbl} AS ${text})), 'infinity', 'inf') END`,
           end,
         ];
       }
       case 'float': {
+        if (spelling.float) return spelling.float(expr);
         // Both engines print a double's shortest round-trip digits; they differ only in spelling:
         // DuckDB adds '.0' to integers ('1.0' vs '1'), prints [1e15, 1e16) in full where Postgres
         // switches to '1e+15', and says 'inf'/'nan' for 'Infinity'/'NaN'. '+ 0' makes -0.0 be 0.
@@ -83,7 +97,7 @@ export function canonicalPartsWith(spelling: CanonicalSpelling): Dialect['canoni
         ];
       }
       case 'date':
-        return [`CAST(${expr} AS DATE) - DATE '1970-01-01'`, end];
+        return [spelling.epochDays ? spelling.epochDays(expr) : `CAST(${expr} AS DATE) - DATE '1970-01-01'`, end];
       case 'timestamp':
         return [spelling.epochMicros(expr), end];
       case 'bool':

@@ -12,8 +12,9 @@ export type SqlValue = string | number | bigint | boolean | Date | null;
 export type Row = Record<string, SqlValue>;
 
 /**
- * `--engine` values. 'spark' is not a `SqlEngine` target (no `engines.target('spark')`): labs that
- * run on Spark take a session from pipelines/engines/spark (Spark Connect) for their own steps.
+ * `--engine` values. 'spark' is a `SqlEngine` target whose tables are Delta Lake tables
+ * (pipelines/engines/spark/target.ts: no multi-statement transactions, see `Dialect.atomicity`);
+ * a lab may also take a Spark Connect session of its own for steps a SqlEngine cannot express.
  */
 export type TargetEngineName = 'duckdb' | 'postgres' | 'snowflake' | 'spark';
 export const TARGET_ENGINES: readonly TargetEngineName[] = ['duckdb', 'postgres', 'snowflake', 'spark'];
@@ -118,6 +119,23 @@ export interface Dialect {
   dateParam(param: string): string;
   /** Whether `MERGE … WHEN MATCHED THEN DELETE` is supported (all three engines do). */
   readonly mergeDelete: boolean;
+  /**
+   * What commits or rolls back as one. Absent: a transaction — `SqlEngine.transaction` groups its
+   * statements (DuckDB, Postgres, Snowflake). 'statement': every statement is its own commit and
+   * `transaction` groups nothing (Delta Lake on Spark: one statement, one version of the table).
+   * There a write that must be all-or-nothing has to be a single statement (a MERGE).
+   */
+  readonly atomicity?: 'statement';
+  /**
+   * false: `PRIMARY KEY` is not accepted in CREATE TABLE (Delta Lake): the writer keeps its keys
+   * unique. Absent: accepted (enforced on DuckDB and Postgres, informational on Snowflake).
+   */
+  readonly primaryKeys?: false;
+  /**
+   * Engines without information_schema (Spark): a statement listing an existing `table`'s columns,
+   * one row each, in a column `col_name`. Absent: information_schema.columns is read.
+   */
+  showColumns?(table: string): string;
   /** Quotes an identifier. */
   ident(name: string): string;
   /**

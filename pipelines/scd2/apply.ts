@@ -13,6 +13,10 @@
  * Every decision is made in step 1, against the state before the load, so running the same
  * snapshot again on the same day finds an empty change set (idempotent by construction). Steps
  * 2 and 3 touch only the keys in the change set, which keeps a daily load with 10% changes cheap.
+ *
+ * On an engine where each statement is its own commit (`Dialect.atomicity`: Delta Lake on Spark)
+ * three statements cannot be one transaction: there the same change set is a CTE of one MERGE
+ * that closes, opens and overwrites at once (`applyInOneMerge`) — one statement, one commit.
  */
 import type { SqlEngine } from '../engines/types.ts';
 import { FixtureError } from '../errors.ts';
@@ -27,12 +31,16 @@ export function validOn(alias: string, dateExpr: string): string {
 }
 
 export async function applyScd2Snapshot(db: SqlEngine, tables: Scd2Tables, snapshotDate: string): Promise<void> {
+  if (db.dialect.atomicity === 'statement') return applyInOneMerge(db, tables, snapshotDate);
+  return applyScd2SnapshotInSteps(db, tables, snapshotDate);
+}
+
+/**
+ * The change set (step 1) as a SELECT: one row per key that needs work — its action, the
+ * snapshot's values, and whether its Type 1 value may differ (see `createChangeSetTable`).
+ */
+function changeSetSelect(db: SqlEngine, tables: Scd2Tables): string {
   const d = db.dialect;
-  const dim = d.ident(tables.dim);
-  const stage = d.ident(tables.stage);
-  const changesName = tables.changes ?? `${tables.dim}_changes`;
-  const changes = d.ident(changesName);
-  const day = d.dateParam('$1');
   // IS DISTINCT FROM, never <>: `NULL <> 'gold'` is NULL, which a WHERE or CASE reads as "no change".
   // Compared through the dialect's change digest (DuckDB: one hash per column group instead of the
   // strings, the bulk of this join's cost at 1M rows), which is NULL-safe the same way.
@@ -43,26 +51,38 @@ export async function applyScd2Snapshot(db: SqlEngine, tables: Scd2Tables, snaps
   const differs = (exprs: string[], prefix: string) => exprs.map((_, i) => d.distinct(`s.${prefix}${i}`, `c.${prefix}${i}`)).join(' OR ');
   const type2Differs = differs(type2, 'd2_');
   const type1Differs = differs(type1, 'd1_');
+  return `
+      SELECT COALESCE(s.customer_id, c.customer_id) AS customer_id,
+             CASE WHEN c.customer_id IS NULL THEN 'open'
+                  WHEN s.customer_id IS NULL THEN 'delete'
+                  WHEN ${type2Differs} THEN 'change'
+                  ELSE 'type1'
+             END AS action,
+             s.segment, s.city, s.email,
+             s.customer_id IS NOT NULL AND (c.customer_id IS NULL OR ${type1Differs}) AS type1_changed
+      FROM (SELECT customer_id, segment, city, email${project(type2, 'd2_')}${project(type1, 'd1_')} FROM ${d.ident(tables.stage)}) AS s
+      FULL OUTER JOIN (SELECT customer_id${project(type2, 'd2_')}${project(type1, 'd1_')} FROM ${d.ident(tables.dim)} WHERE is_current) AS c
+        ON c.customer_id = s.customer_id
+      WHERE c.customer_id IS NULL OR s.customer_id IS NULL OR ${type2Differs} OR ${type1Differs}`;
+}
+
+/**
+ * The three statements in one transaction (engines with transactions). Exported for the lab's
+ * no-transaction pitfall, which runs them with each statement committed on its own.
+ */
+export async function applyScd2SnapshotInSteps(db: SqlEngine, tables: Scd2Tables, snapshotDate: string): Promise<void> {
+  const d = db.dialect;
+  const dim = d.ident(tables.dim);
+  const changesName = tables.changes ?? `${tables.dim}_changes`;
+  const changes = d.ident(changesName);
+  const day = d.dateParam('$1');
 
   // DDL stays outside the transaction: some engines (Snowflake) commit an open transaction on DDL.
   await createChangeSetTable(db, changesName);
 
   await db.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${changes}`);
-    await tx.exec(`
-      INSERT INTO ${changes} (customer_id, action, segment, city, email, type1_changed)
-      SELECT COALESCE(s.customer_id, c.customer_id),
-             CASE WHEN c.customer_id IS NULL THEN 'open'
-                  WHEN s.customer_id IS NULL THEN 'delete'
-                  WHEN ${type2Differs} THEN 'change'
-                  ELSE 'type1'
-             END,
-             s.segment, s.city, s.email,
-             s.customer_id IS NOT NULL AND (c.customer_id IS NULL OR ${type1Differs})
-      FROM (SELECT customer_id, segment, city, email${project(type2, 'd2_')}${project(type1, 'd1_')} FROM ${stage}) AS s
-      FULL OUTER JOIN (SELECT customer_id${project(type2, 'd2_')}${project(type1, 'd1_')} FROM ${dim} WHERE is_current) AS c
-        ON c.customer_id = s.customer_id
-      WHERE c.customer_id IS NULL OR s.customer_id IS NULL OR ${type2Differs} OR ${type1Differs}`);
+    await tx.exec(`INSERT INTO ${changes} (customer_id, action, segment, city, email, type1_changed)${changeSetSelect(tx, tables)}`);
     // The stage's primary key normally guarantees one row per key; checked here on the (small)
     // change set too, because two rows for one key would open two current versions.
     const dup = await tx.query<{ customer_id: number }>(`SELECT customer_id FROM ${changes} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
@@ -112,11 +132,58 @@ export async function applyScd2Snapshot(db: SqlEngine, tables: Scd2Tables, snaps
     // joined to an old version shows today's email, as Type 1 promises. (Overwriting only the
     // current row would leave each old version with whatever email it had when it was closed.)
     // Only keys whose Type 1 value changed (decided in step 1): the join then probes the dimension
-    // with those keys, not with every changed one.
+    // with those keys, not with every changed one. A MERGE rather than UPDATE … FROM: the one
+    // spelling of an update from another table every engine here takes (Spark has no UPDATE … FROM).
     await tx.exec(`
-      UPDATE ${dim} AS t
-      SET email = c.email
-      FROM (SELECT customer_id, email FROM ${changes} WHERE type1_changed) AS c
-      WHERE t.customer_id = c.customer_id AND ${d.distinct('t.email', 'c.email')}`);
+      MERGE INTO ${dim} AS t
+      USING (SELECT customer_id, email FROM ${changes} WHERE type1_changed) AS c
+      ON t.customer_id = c.customer_id
+      WHEN MATCHED AND ${d.distinct('t.email', 'c.email')} THEN UPDATE SET email = c.email`);
   });
+}
+
+/**
+ * The whole load as one MERGE, for engines where only a single statement is atomic (Delta Lake).
+ * The change set is the MERGE's source, read once and crossed with two copies: in copy 0 every key
+ * that needs work has merge_key = its id, matching every version of the key — the current one is
+ * closed (and takes the new email), older ones take the new email when the Type 1 value changed;
+ * in copy 1 each opened key has merge_key NULL, which matches nothing and inserts the new version.
+ * Each version of the dimension meets at most one source row, as a MERGE requires. The largest
+ * surrogate key is a joined one-row table, not a scalar subquery: Delta 4.4's MERGE refuses a
+ * scalar subquery over its own target beside another read of it ("Table does not support reads").
+ */
+async function applyInOneMerge(db: SqlEngine, tables: Scd2Tables, snapshotDate: string): Promise<void> {
+  const d = db.dialect;
+  const dim = d.ident(tables.dim);
+  const day = d.dateParam('$1');
+  // No primary key holds the stage's keys unique here (Delta has none): checked before the write,
+  // because two rows for one key would open two current versions.
+  const dup = await db.query<{ customer_id: number }>(`SELECT customer_id FROM ${d.ident(tables.stage)} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
+  if (dup.length > 0) throw new FixtureError(`snapshot ${snapshotDate} has customer_id ${dup[0]!.customer_id} more than once; nothing applied`);
+  // Dense new surrogate keys, numbered in key order: the sort of the opened rows costs nothing next
+  // to a Delta commit, and sparse business keys cannot overflow them.
+  await db.exec(
+    `
+    MERGE INTO ${dim} AS t
+    USING (
+      SELECT CASE WHEN copy.n = 0 THEN ch.customer_id END AS merge_key, ch.action,
+             CASE WHEN copy.n = 1 THEN base.max_sk + ROW_NUMBER() OVER (PARTITION BY copy.n ORDER BY ch.customer_id) END AS customer_sk,
+             ch.customer_id, ch.segment, ch.city, ch.email, ch.type1_changed
+      FROM (${changeSetSelect(db, tables)}) AS ch
+      CROSS JOIN (VALUES (0), (1)) AS copy(n)
+      CROSS JOIN (SELECT COALESCE(MAX(customer_sk), 0) AS max_sk FROM ${dim}) AS base
+      WHERE (copy.n = 0 AND (ch.action IN ('change', 'delete') OR ch.type1_changed))
+         OR (copy.n = 1 AND ch.action IN ('open', 'change'))
+    ) AS s
+    ON t.customer_id = s.merge_key
+    WHEN MATCHED AND t.is_current AND s.action IN ('change', 'delete') THEN UPDATE SET
+      valid_to = ${day}, is_current = FALSE, is_deleted = (s.action = 'delete'),
+      email = CASE WHEN s.type1_changed THEN s.email ELSE t.email END
+    WHEN MATCHED AND s.type1_changed AND ${d.distinct('t.email', 's.email')} THEN UPDATE SET email = s.email
+    WHEN NOT MATCHED AND s.merge_key IS NULL THEN INSERT
+      (customer_sk, customer_id, segment, city, email, valid_from, valid_to, is_current, is_deleted)
+      VALUES (s.customer_sk, s.customer_id, s.segment, s.city, s.email, ${day}, ${d.dateParam('$2')}, TRUE, FALSE)
+    `,
+    [snapshotDate, OPEN_END],
+  );
 }

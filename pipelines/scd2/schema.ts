@@ -50,9 +50,10 @@ export async function createDimension(db: SqlEngine, dim: string): Promise<void>
  */
 export async function createSnapshotTable(db: SqlEngine, name: string): Promise<void> {
   const { types: t, ident } = db.dialect;
+  // Delta Lake takes no PRIMARY KEY (Dialect.primaryKeys): there the load checks the stage's keys itself.
   await db.exec(`
     CREATE TABLE ${ident(name)} (
-      customer_id ${t.bigint} NOT NULL PRIMARY KEY,
+      customer_id ${t.bigint} NOT NULL${db.dialect.primaryKeys === false ? '' : ' PRIMARY KEY'},
       segment     ${t.text},
       city        ${t.text},
       email       ${t.text}

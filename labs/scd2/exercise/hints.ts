@@ -14,5 +14,7 @@ export const scd2Nudges: Readonly<Record<string, string>> = {
   'no-spurious-versions': 'Only a Type 2 difference (IS DISTINCT FROM) opens a version — not every row of the snapshot.',
   'type1-vs-type2': 'email is Type 1: UPDATE it on every version of the key; segment/city are Type 2: compare them NULL-safely.',
   'facts-join-right-version': 'Windows are half-open: valid_from <= d AND d < valid_to, and the version closed on d must end exactly where the next begins.',
-  'atomic-apply': 'Run every statement of the apply inside one db.transaction(async (tx) => …) and use tx, not db, in it: a failure then rolls all of it back.',
+  'atomic-apply':
+    'Run every statement of the apply inside one db.transaction(async (tx) => …) and use tx, not db, in it: a failure then rolls all of it back. ' +
+    "On --engine spark (Delta Lake) a transaction groups nothing, each statement commits alone: there the apply must be one MERGE (db.dialect.atomicity === 'statement').",
 };

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { DataType, Type, makeData, Int32, RecordBatch, Schema, Field, Table, tableFromIPC, tableToIPC, Struct, type Vector } from 'apache-arrow';
+import { DataType, Type, makeData, Int32, Int64, Float64, Utf8, Bool, RecordBatch, Schema, Field, Table, tableFromIPC, tableToIPC, Struct, vectorFromArray, type Vector } from 'apache-arrow';
 import { LabError } from '../../errors.ts';
 import type { Row, SqlValue } from '../types.ts';
 import { connectJar, type SparkServer } from './provision.ts';
@@ -154,6 +154,26 @@ export function int32Ipc(columns: Record<string, { values: Int32Array; isNull?: 
   return tableToIPC(new Table(schema, [batch]), 'stream');
 }
 
+/**
+ * Rows of project values (engines/types.ts) as Arrow IPC stream bytes, one column per name, each
+ * column typed by its values: all integers → Int64, other numbers → Float64, booleans → Bool, else
+ * text (a Date as 'YYYY-MM-DD HH:MM:SS.sss', UTC). An INSERT … SELECT from the uploaded view then
+ * converts text to the target column's type (DATE, TIMESTAMP_NTZ) by Spark's store assignment.
+ */
+export function rowsIpc(columns: readonly string[], rows: readonly (readonly unknown[])[]): Uint8Array {
+  const vectors: Record<string, Vector> = {};
+  columns.forEach((name, c) => {
+    const values = rows.map((r) => r[c] ?? null);
+    const present = values.filter((v) => v !== null);
+    if (present.length > 0 && present.every((v) => typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))))
+      vectors[name] = vectorFromArray(values.map((v) => (v === null ? null : BigInt(v as number | bigint))), new Int64());
+    else if (present.length > 0 && present.every((v) => typeof v === 'number')) vectors[name] = vectorFromArray(values as (number | null)[], new Float64());
+    else if (present.length > 0 && present.every((v) => typeof v === 'boolean')) vectors[name] = vectorFromArray(values as (boolean | null)[], new Bool());
+    else vectors[name] = vectorFromArray(values.map((v) => (v === null ? null : v instanceof Date ? v.toISOString().replace('T', ' ').replace('Z', '') : String(v))), new Utf8());
+  });
+  return tableToIPC(new Table(vectors), 'stream');
+}
+
 /** `$n` outside quoted strings and identifiers replaced by the n-th parameter's literal. */
 function inlineParams(query: string, params: readonly unknown[]): string {
   let out = '';
@@ -175,6 +195,11 @@ function inlineParams(query: string, params: readonly unknown[]): string {
     } else out += ch;
   }
   return out;
+}
+
+/** The first non-empty line of Spark's error text (some errors, a parse error say, start with a blank one). */
+function firstLine(text: string | undefined): string {
+  return (text ?? '').split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
 }
 
 interface ExecuteResponse {
@@ -227,7 +252,7 @@ export class SparkSession {
       });
       call.on('error', (err: grpc.ServiceError) => {
         // Spark's message: "[ERROR_CLASS] text. SQLSTATE: …" then the plan; the first line says it.
-        const first = (err.details || err.message || `gRPC status ${err.code}`).split('\n')[0]!.trim();
+        const first = firstLine(err.details || err.message) || `gRPC status ${err.code}`;
         const stmt = what.replace(/\s+/g, ' ').trim();
         reject(new SparkSqlError(`Spark: ${first} — in: ${stmt.length > 120 ? stmt.slice(0, 117) + '…' : stmt}`));
       });
@@ -272,7 +297,7 @@ export class SparkSession {
         { session_id: this.sessionId, user_context: { user_id: 'de-lab', user_name: 'de-lab' }, operation: { set: { pairs } } },
         new grpc.Metadata(),
         { deadline: Date.now() + 60_000 },
-        (err) => (err ? reject(new SparkSqlError(`Spark: ${(err.details || err.message).split('\n')[0]} — in: set ${pairs.map((p) => p.key).join(', ')}`)) : resolve()),
+        (err) => (err ? reject(new SparkSqlError(`Spark: ${firstLine(err.details || err.message) || `gRPC status ${err.code}`} — in: set ${pairs.map((p) => p.key).join(', ')}`)) : resolve()),
       ),
     );
   }

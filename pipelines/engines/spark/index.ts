@@ -6,6 +6,8 @@
  *   proto.ts      the Spark Connect .proto files, from the running Spark's jar
  *   driver.ts     SparkSession: SQL over gRPC, Arrow results
  *   rest.ts       per-stage, per-task metrics from the driver's REST API
+ *   target.ts     `engines.target('spark')`: a SqlEngine over a session, Delta Lake tables
+ *   dialect.ts    Spark SQL's spellings, and what Delta lacks (transactions, PRIMARY KEY)
  */
 import { oncePerEngineSet } from '../once.ts';
 import type { Engines } from '../index.ts';
