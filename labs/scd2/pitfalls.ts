@@ -84,14 +84,16 @@ function loadSql(db: SqlEngine, tables: Scd2Tables) {
      * Closes (valid_to = $1) the current versions `which` selects from `cv` (current version)
      * LEFT JOIN `sv` (its staged row, if any), is_deleted when the key is gone. A MERGE: Delta
      * Lake takes no subquery in an UPDATE, and every engine here takes this. (Aliases unlike the
-     * MERGE's own: fakesnow resolves an inner `s` against the outer one.)
+     * MERGE's own: fakesnow resolves an inner `s` against the outer one.) Matched by version
+     * (customer_sk), as the UPDATE it replaces closed each row: a pitfall that left a key two
+     * current versions must not fail here on "a target row matched twice".
      */
     expire: (which: string) =>
       `MERGE INTO ${dim} AS t
-       USING (SELECT cv.customer_id, sv.customer_id IS NULL AS gone
+       USING (SELECT cv.customer_sk, sv.customer_id IS NULL AS gone
               FROM ${dim} AS cv LEFT JOIN ${stage} AS sv ON sv.customer_id = cv.customer_id
               WHERE cv.is_current AND (${which})) AS x
-       ON t.customer_id = x.customer_id AND t.is_current
+       ON t.customer_sk = x.customer_sk
        WHEN MATCHED THEN UPDATE SET valid_to = ${day}, is_current = FALSE, is_deleted = x.gone`,
   };
 }

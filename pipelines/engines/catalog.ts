@@ -8,7 +8,10 @@ import type { SqlEngine } from './types.ts';
 /** How information_schema spells a name our pipelines write with `ident(name)` (Snowflake: upper case). */
 export const catalogName = (db: SqlEngine, name: string): string => db.dialect.catalogName?.(name) ?? name;
 
-/** The columns `table` has in the current schema, by the names our pipelines write (empty: no such table). */
+/**
+ * The columns `table` has in the current schema, by the names our pipelines write (empty: no such
+ * table — except with `Dialect.showColumns` (Spark), where a missing table is an error).
+ */
 export async function storedColumns(db: SqlEngine, table: string, names: readonly string[]): Promise<Set<string>> {
   const show = db.dialect.showColumns;
   const rows = show

@@ -28,7 +28,8 @@ export interface SqlEngine {
   exec(sql: string, params?: readonly unknown[]): Promise<void>;
   /**
    * Runs `fn` in one transaction: committed if it resolves, rolled back if it throws.
-   * Nested calls join the outer transaction.
+   * Nested calls join the outer transaction. Not on an engine whose `dialect.atomicity` is
+   * 'statement' (Spark/Delta): there it runs `fn` and each statement commits on its own.
    */
   transaction<T>(fn: (tx: SqlEngine) => Promise<T>): Promise<T>;
   /** Bulk-loads rows into an existing table (appender / COPY / multi-row insert). */
@@ -117,7 +118,7 @@ export interface Dialect {
   addDays(dateExpr: string, days: string): string;
   /** A DATE literal/param cast: `CAST($1 AS DATE)`. */
   dateParam(param: string): string;
-  /** Whether `MERGE … WHEN MATCHED THEN DELETE` is supported (all three engines do). */
+  /** Whether `MERGE … WHEN MATCHED THEN DELETE` is supported (every engine here does). */
   readonly mergeDelete: boolean;
   /**
    * What commits or rolls back as one. Absent: a transaction — `SqlEngine.transaction` groups its

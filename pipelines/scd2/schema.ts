@@ -21,7 +21,7 @@ export interface Scd2Tables {
   dim: string;
   /** One full source snapshot, as extracted on the date being applied. */
   stage: string;
-  /** Work table for the change set of one load (default `<dim>_changes`); holds the last load's changes. */
+  /** Work table for the change set of one load (default `<dim>_changes`); holds the last load's changes. Unused where the load is one MERGE (Delta). */
   changes?: string;
 }
 
@@ -46,7 +46,8 @@ export async function createDimension(db: SqlEngine, dim: string): Promise<void>
 
 /**
  * A table holding one full snapshot (the stage) — same columns as the source. The business key is
- * its primary key: an extract with a duplicate key fails at load, before any SCD logic runs.
+ * its primary key: an extract with a duplicate key fails at load, before any SCD logic runs (not
+ * on Delta Lake, which has no primary keys: there the apply refuses it).
  */
 export async function createSnapshotTable(db: SqlEngine, name: string): Promise<void> {
   const { types: t, ident } = db.dialect;

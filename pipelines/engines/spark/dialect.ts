@@ -37,6 +37,7 @@ export const sparkDialect: Dialect = {
     // DATE − DATE is an interval on Spark.
     epochDays: (x) => `datediff(CAST(${x} AS DATE), DATE'1970-01-01')`,
     text: 'STRING',
+    // 'double' hashes as every engine's up to 9e18; beyond, Spark prints '1.0E19' where DuckDB prints '1e+19'.
     double: 'DOUBLE',
     float: () => {
       // Spark prints doubles as Java does ('1.0E15', '1.0E-7'), and has no exact shortest-digits format.

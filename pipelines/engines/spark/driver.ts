@@ -157,8 +157,9 @@ export function int32Ipc(columns: Record<string, { values: Int32Array; isNull?: 
 /**
  * Rows of project values (engines/types.ts) as Arrow IPC stream bytes, one column per name, each
  * column typed by its values: all integers → Int64, other numbers → Float64, booleans → Bool, else
- * text (a Date as 'YYYY-MM-DD HH:MM:SS.sss', UTC). An INSERT … SELECT from the uploaded view then
- * converts text to the target column's type (DATE, TIMESTAMP_NTZ) by Spark's store assignment.
+ * text (a Date as 'YYYY-MM-DD HH:MM:SS.sss', UTC; an all-NULL column too). The INSERT … SELECT that
+ * reads the uploaded view casts each column to its target type (SparkTarget.insertRows): text to
+ * DATE or TIMESTAMP_NTZ, Int64 to INT. A bigint outside the 64-bit range is refused.
  */
 export function rowsIpc(columns: readonly string[], rows: readonly (readonly unknown[])[]): Uint8Array {
   const vectors: Record<string, Vector> = {};
@@ -166,7 +167,15 @@ export function rowsIpc(columns: readonly string[], rows: readonly (readonly unk
     const values = rows.map((r) => r[c] ?? null);
     const present = values.filter((v) => v !== null);
     if (present.length > 0 && present.every((v) => typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v))))
-      vectors[name] = vectorFromArray(values.map((v) => (v === null ? null : BigInt(v as number | bigint))), new Int64());
+      vectors[name] = vectorFromArray(
+        values.map((v) => {
+          if (v === null) return null;
+          const b = BigInt(v as number | bigint);
+          if (b !== BigInt.asIntN(64, b)) throw new SparkSqlError(`Spark: ${b} in column ${name} is outside BIGINT`);
+          return b;
+        }),
+        new Int64(),
+      );
     else if (present.length > 0 && present.every((v) => typeof v === 'number')) vectors[name] = vectorFromArray(values as (number | null)[], new Float64());
     else if (present.length > 0 && present.every((v) => typeof v === 'boolean')) vectors[name] = vectorFromArray(values as (boolean | null)[], new Bool());
     else vectors[name] = vectorFromArray(values.map((v) => (v === null ? null : v instanceof Date ? v.toISOString().replace('T', ' ').replace('Z', '') : String(v))), new Utf8());

@@ -1,7 +1,8 @@
 /**
  * `engines.target('spark')`: Spark as a `SqlEngine`, its tables Delta Lake tables. Each target is
- * a Spark Connect session of its own whose current database is a fresh one (`<runId>_<label>_<n>`),
- * dropped at stopAll() (on a local cluster it dies with the cluster's temp dir anyway).
+ * a Spark Connect session of its own whose current database is a fresh one (`<runId>_<label>_<n>`):
+ * dropped at stopAll() on a cluster someone else runs (SPARK_REMOTE); a local cluster's goes with
+ * its temp dir.
  *
  * What a pipeline must know (the dialect says it, dialect.ts): Delta commits each statement on its
  * own. `transaction(fn)` therefore runs `fn`'s statements as they come — each is atomic, the group
@@ -11,7 +12,7 @@
  */
 import type { Engines } from '../index.ts';
 import type { Row, SqlEngine } from '../types.ts';
-import { SparkSession, rowsIpc } from './driver.ts';
+import { SparkSession, SparkSqlError, rowsIpc } from './driver.ts';
 import { sparkServer } from './index.ts';
 import { sparkDialect } from './dialect.ts';
 
@@ -61,7 +62,10 @@ export class SparkTarget implements SqlEngine {
         ...(session.server.masterUrl ? LOCAL_TUNING : {}),
       });
       await session.exec(`CREATE DATABASE ${database}`);
-      await session.exec(`USE ${database}`);
+      await session.exec(`USE ${database}`).catch(async (err) => {
+        await session.exec(`DROP DATABASE IF EXISTS ${database} CASCADE`).catch(() => undefined);
+        throw err;
+      });
     } catch (err) {
       await session.close();
       throw err;
@@ -82,20 +86,38 @@ export class SparkTarget implements SqlEngine {
     return fn(this);
   }
 
-  /** Uploads the rows as Arrow (a LocalRelation view), then one INSERT … SELECT per upload: one commit each. */
+  /**
+   * Uploads the rows as Arrow (a LocalRelation view), then one INSERT … SELECT per upload, each
+   * value cast to its column's type (read with DESCRIBE): one commit per 50,000 rows, so a bigger
+   * load is several commits, not one.
+   */
   async insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+    if (rows.length === 0) return;
     const q = this.dialect.ident;
+    const described = await this.session.query<{ col_name: string; data_type: string }>(`DESCRIBE TABLE ${table}`);
+    const typeOf = new Map(described.map((r) => [r.col_name.toLowerCase(), r.data_type]));
+    const select = columns
+      .map((c) => {
+        const type = typeOf.get(c.toLowerCase());
+        if (!type) throw new SparkSqlError(`Spark: table ${table} has no column ${c}`);
+        return `CAST(${q(c)} AS ${type}) AS ${q(c)}`;
+      })
+      .join(', ');
     for (let start = 0; start < rows.length; start += UPLOAD_ROWS) {
       const view = `de_lab_upload_${this.uploads++}`;
       await this.session.createView(view, rowsIpc(columns, rows.slice(start, start + UPLOAD_ROWS)));
-      await this.session.exec(`INSERT INTO ${table} (${columns.map(q).join(', ')}) SELECT ${columns.map(q).join(', ')} FROM ${view}`);
-      await this.session.exec(`DROP VIEW ${view}`);
+      try {
+        await this.session.exec(`INSERT INTO ${table} (${columns.map(q).join(', ')}) SELECT ${select} FROM ${view}`);
+      } finally {
+        await this.session.exec(`DROP VIEW IF EXISTS ${view}`).catch(() => undefined);
+      }
     }
   }
 
   async close(): Promise<void> {
     // On a cluster someone else runs, leave no database behind; a local one goes with its temp dir.
-    if (!this.session.server.masterUrl) await this.session.exec(`DROP DATABASE IF EXISTS ${this.database} CASCADE`).catch(() => undefined);
+    if (!this.session.server.masterUrl)
+      await this.session.exec(`DROP DATABASE IF EXISTS ${this.database} CASCADE`).catch((err) => process.stderr.write(`de-lab: could not drop Spark database ${this.database}: ${(err as Error).message}\n`));
     await this.session.close();
   }
 }
