@@ -158,7 +158,7 @@ export class Engines {
   /** Creates an empty database for this run and returns its URL; dropped at `stopAll()`. */
   async freshPgDatabase(label: string): Promise<string> {
     const server = await this.postgres();
-    const name = `${this.runId}_${label}_${this.tempDatabases.length}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+    const name = this.freshName(label);
     const admin = await PgEngine.connect(server.url);
     try {
       await admin.exec(`CREATE DATABASE ${name}`);
@@ -185,6 +185,15 @@ export class Engines {
     const engine = await factory(this, label);
     this.onStop(() => engine.close());
     return this.observed(engine);
+  }
+
+  private freshNames = 0;
+  /**
+   * A new name for a database or schema a target makes for this run, `<runId>_<label>_<n>`, lower
+   * case (Postgres databases, Spark databases; Snowflake upper-cases it): never the same twice.
+   */
+  freshName(label: string): string {
+    return `${this.runId}_${label}_${this.freshNames++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   }
 
   /** Topic/group/slot names unique to this run. */

@@ -66,6 +66,12 @@ function changeSetSelect(db: SqlEngine, tables: Scd2Tables): string {
       WHERE c.customer_id IS NULL OR s.customer_id IS NULL OR ${type2Differs} OR ${type1Differs}`;
 }
 
+/** Throws, before anything is written, when the change set `from` has a key twice. */
+async function refuseRepeatedKeys(db: SqlEngine, from: string, snapshotDate: string): Promise<void> {
+  const dup = await db.query<{ customer_id: number }>(`SELECT customer_id FROM ${from} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
+  if (dup.length > 0) throw new FixtureError(`snapshot ${snapshotDate} has customer_id ${dup[0]!.customer_id} more than once; nothing applied`);
+}
+
 /**
  * The three statements in one transaction (engines with transactions). Exported for the lab's
  * no-transaction pitfall, which runs them with each statement committed on its own.
@@ -85,8 +91,7 @@ export async function applyScd2SnapshotInSteps(db: SqlEngine, tables: Scd2Tables
     await tx.exec(`INSERT INTO ${changes} (customer_id, action, segment, city, email, type1_changed)${changeSetSelect(tx, tables)}`);
     // The stage's primary key normally guarantees one row per key; checked here on the (small)
     // change set too, because two rows for one key would open two current versions.
-    const dup = await tx.query<{ customer_id: number }>(`SELECT customer_id FROM ${changes} GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
-    if (dup.length > 0) throw new FixtureError(`snapshot ${snapshotDate} has customer_id ${dup[0]!.customer_id} more than once; nothing applied`);
+    await refuseRepeatedKeys(tx, changes, snapshotDate);
 
     // New surrogate keys: above every existing one, and unique without numbering the opened keys in
     // order — max + 1 + (customer_id − the smallest opened id). Ids are distinct in the change set,
@@ -159,8 +164,7 @@ async function applyInOneMerge(db: SqlEngine, tables: Scd2Tables, snapshotDate: 
   // No primary key holds the stage's keys unique here (Delta has none): the change set is checked
   // before the write, as in the three statements — two rows for one key (a duplicated staged key, or
   // a key with two current versions) would open two versions, or match one version twice.
-  const dup = await db.query<{ customer_id: number }>(`SELECT customer_id FROM (${changeSetSelect(db, tables)}) AS ch GROUP BY customer_id HAVING COUNT(*) > 1 LIMIT 1`);
-  if (dup.length > 0) throw new FixtureError(`snapshot ${snapshotDate} has customer_id ${dup[0]!.customer_id} more than once; nothing applied`);
+  await refuseRepeatedKeys(db, `(${changeSetSelect(db, tables)}) AS ch`, snapshotDate);
   // Dense new surrogate keys, numbered in key order: the sort of the opened rows costs nothing next
   // to a Delta commit, and sparse business keys cannot overflow them. (One task sorts them all: at
   // millions of opened keys a range-partitioned numbering would be the next step.) The ON clause

@@ -8,7 +8,6 @@ export type { SnowflakeServer };
 
 // One Snowflake provider per engine set, provisioned on first use (runs that never ask for
 // Snowflake never start the emulator nor load the driver).
-const counters = new WeakMap<Engines, number>();
 
 /** The Snowflake provider of this engine set (real account or emulator), started once, stopped after every connection. */
 export const snowflakeServer: (engines: Engines) => Promise<SnowflakeServer> = oncePerEngineSet('snowflake', (e) => provisionSnowflake(e.mode, e.env, e.log));
@@ -32,9 +31,7 @@ export type SnowflakeTargetDescriptor = Record<string, string>;
 
 export async function createSnowflakeTarget(engines: Engines, label: string): Promise<SnowflakeTargetDescriptor> {
   const server = await snowflakeServer(engines);
-  const n = counters.get(engines) ?? 0;
-  counters.set(engines, n + 1);
-  const schema = `${engines.runId}_${label}_${n}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+  const schema = engines.freshName(label).toUpperCase();
   const admin = await SnowflakeEngine.connect(server.connection, server.provider === 'external' ? 'external' : 'local');
   const db = admin.dialect.ident(server.database);
   const qualified = `${db}.${admin.dialect.ident(schema)}`;

@@ -16,8 +16,6 @@ import { SparkSession, SparkSqlError, rowsIpc } from './driver.ts';
 import { sparkServer } from './index.ts';
 import { sparkDialect } from './dialect.ts';
 
-const counters = new WeakMap<Engines, number>();
-
 /**
  * On the local two-core cluster, where the labs' tables are thousands of rows: a statement's cost
  * is Delta's and Spark's fixed work, not the data. Together these about halved it in a spike (a
@@ -49,9 +47,7 @@ export class SparkTarget implements SqlEngine {
 
   /** A new session on this engine set's Spark, in a new database, with Delta as the default table format. */
   static async open(engines: Engines, label: string): Promise<SparkTarget> {
-    const n = counters.get(engines) ?? 0;
-    counters.set(engines, n + 1);
-    const database = `${engines.runId}_${label}_${n}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+    const database = engines.freshName(label);
     const session = await SparkSession.connect(await sparkServer(engines));
     try {
       // UTC: a TIMESTAMP_NTZ compares and hashes as UTC, as on the other engines. Delta: CREATE
