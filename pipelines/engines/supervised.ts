@@ -85,6 +85,21 @@ export class SupervisedProcess {
     }
   }
 
+  /**
+   * SIGKILLs the server (its whole process group), as a machine failure would: no clean stop. The
+   * supervisor sees it die, removes its `cleanup` dirs and exits. Resolves when it has.
+   */
+  async killServer(): Promise<void> {
+    if (this.serverPid !== null) {
+      try {
+        process.kill(-this.serverPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.sup.exitCode !== null || this.sup.signalCode !== null) return;
     // While we wait for the stop, the supervisor must keep this process alive.

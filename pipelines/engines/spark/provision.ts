@@ -73,6 +73,14 @@ export interface SparkServer extends ProvisionedServer {
   workers: { pid: number | null; workDir: string }[];
   /** Cluster start: first JVM spawned → Connect server answers and every executor registered, ms. */
   startupMs: number;
+  /**
+   * Local only: SIGKILL the driver (the Connect server, where every commit is made) as a crash
+   * would, then start a new one on the same port and wait for its executors. Every session of the
+   * old driver is gone (its temp views, its settings, the in-memory catalog); tables written by
+   * path survive. `generation` counts the drivers.
+   */
+  crashDriver?(): Promise<{ restartMs: number }>;
+  generation: number;
 }
 
 /** The de-lab cache (DE_LAB_CACHE, else $XDG_CACHE_HOME/de-lab, else ~/.cache/de-lab). */
@@ -129,7 +137,7 @@ async function external(remote: string, env: NodeJS.ProcessEnv, log: (m: string)
   const jarsDir = join(ensureSparkHome(env, log), 'jars');
   const uiUrl = env.SPARK_UI_URL ?? null;
   if (!uiUrl) log('Spark: SPARK_UI_URL unset — per-task metrics (REST API) unavailable for an external cluster');
-  return { provider: 'external', remote: `sc://${host}:${port}`, uiUrl, masterUrl: null, masterUiUrl: null, jarsDir, version: SPARK_VERSION, label: `external ${remote}`, workers: [], startupMs: 0, stop: async () => undefined };
+  return { provider: 'external', remote: `sc://${host}:${port}`, uiUrl, masterUrl: null, masterUiUrl: null, jarsDir, version: SPARK_VERSION, label: `external ${remote}`, workers: [], startupMs: 0, generation: 0, stop: async () => undefined };
 }
 
 /**
@@ -196,8 +204,8 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
   const procs: SupervisedProcess[] = [];
   // Each supervisor removes the dir once its JVM is gone: the last one out leaves nothing behind,
   // whichever order they stop in (a killed run stops them all at once).
-  const start = (name: string, args: string[], extraEnv: Record<string, string> = {}) => {
-    const p = SupervisedProcess.start({ cmd: 'java', args, env: { ...base, ...extraEnv }, cwd: dir, stopSignal: 'SIGTERM', stopTimeoutMs: 8000, cleanup: [dir], logFile: join(dir, `${name}.log`) });
+  const start = (name: string, args: string[], extraEnv: Record<string, string> = {}, cleanup = [dir]) => {
+    const p = SupervisedProcess.start({ cmd: 'java', args, env: { ...base, ...extraEnv }, cwd: dir, stopSignal: 'SIGTERM', stopTimeoutMs: 8000, cleanup, logFile: join(dir, `${name}.log`) });
     procs.push(p);
     return p;
   };
@@ -259,48 +267,53 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     // two cores (a Delta MERGE test: 50 s with 200, 30 s with 2). The skew lab sets its own P.
     'spark.sql.shuffle.partitions': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
     'spark.databricks.delta.snapshotPartitions': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
+    // Listing a directory tree in parallel (CONVERT TO DELTA, VACUUM) runs one stage of up to 10,000
+    // tasks by default: a VACUUM of 170 files took 50–72 s here, 3 s with 2.
+    'spark.sql.sources.parallelPartitionDiscovery.parallelism': String(LOCAL_CLUSTER.workers * LOCAL_CLUSTER.coresPerWorker),
     // Executors get the same class path as the driver (the workers' own is Spark's jars only).
     'spark.executor.extraClassPath': `${deltaJars}/*`,
   };
-  const connect = start(
-    'connect',
-    [
-      ...jvmBase(dir),
-      `-Xmx${LOCAL_CLUSTER.driverMemoryMb}m`,
-      '-cp',
-      cp,
-      'org.apache.spark.deploy.SparkSubmit',
-      '--class',
-      'org.apache.spark.sql.connect.service.SparkConnectServer',
-      ...Object.entries(confs).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
-      'spark-internal',
-    ],
-    { SPARK_LOCAL_DIRS: driverLocal },
-  );
+  const connectArgs = [
+    ...jvmBase(dir),
+    `-Xmx${LOCAL_CLUSTER.driverMemoryMb}m`,
+    '-cp',
+    cp,
+    'org.apache.spark.deploy.SparkSubmit',
+    '--class',
+    'org.apache.spark.sql.connect.service.SparkConnectServer',
+    ...Object.entries(confs).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
+    'spark-internal',
+  ];
+  // The driver removes only its own local dir when it dies: a crashed driver (crashDriver) must
+  // not take the cluster's conf and the workers' dirs with it. The others remove the whole dir.
+  const startConnect = (n: number) => start(n === 0 ? 'connect' : `connect${n}`, connectArgs, { SPARK_LOCAL_DIRS: driverLocal }, []);
+  let connect = startConnect(0);
   const uiUrl = `http://127.0.0.1:${driverUi}`;
-  const dead = () => [master, ...workers.map((w) => w.proc), connect].map((p) => p.deathReason).find((d) => d) ?? null;
-  let executors = 0;
-  await waitUntil(
-    async () => {
-      if (!(await tcpAnswers('127.0.0.1', connectPort, 500))) return false;
-      const apps = await json<{ id: string }[]>(`${uiUrl}/api/v1/applications`);
-      if (!apps?.[0]) return false;
-      const ex = await json<{ id: string; isActive: boolean }[]>(`${uiUrl}/api/v1/applications/${apps[0].id}/executors`);
-      executors = (ex ?? []).filter((e) => e.id !== 'driver' && e.isActive).length;
-      return executors === LOCAL_CLUSTER.workers;
-    },
-    120_000,
-    () => {
-      const who = [master, ...workers.map((w) => w.proc), connect].find((p) => p.deathReason) ?? connect;
-      return new EngineUnavailableError(
-        `Spark: local cluster not ready (Connect server on 127.0.0.1:${connectPort}, ${executors}/${LOCAL_CLUSTER.workers} executors; ${who.deathReason ?? 'timeout'}): ${who.logTail(3)}`,
-      );
-    },
-    dead,
-  ).catch(fail);
+  const ready = async (appsBefore: string | null) => {
+    let executors = 0;
+    await waitUntil(
+      async () => {
+        if (!(await tcpAnswers('127.0.0.1', connectPort, 500))) return false;
+        const apps = await json<{ id: string }[]>(`${uiUrl}/api/v1/applications`);
+        if (!apps?.[0] || apps[0].id === appsBefore) return false;
+        const ex = await json<{ id: string; isActive: boolean }[]>(`${uiUrl}/api/v1/applications/${apps[0].id}/executors`);
+        executors = (ex ?? []).filter((e) => e.id !== 'driver' && e.isActive).length;
+        return executors === LOCAL_CLUSTER.workers;
+      },
+      120_000,
+      () => {
+        const who = [master, ...workers.map((w) => w.proc), connect].find((p) => p.deathReason) ?? connect;
+        return new EngineUnavailableError(
+          `Spark: local cluster not ready (Connect server on 127.0.0.1:${connectPort}, ${executors}/${LOCAL_CLUSTER.workers} executors; ${who.deathReason ?? 'timeout'}): ${who.logTail(3)}`,
+        );
+      },
+      () => [master, ...workers.map((w) => w.proc), connect].map((p) => p.deathReason).find((d) => d) ?? null,
+    );
+  };
+  await ready(null).catch(fail);
   const startupMs = Date.now() - t0;
   log(`Spark: local standalone cluster (Spark ${SPARK_VERSION} + Delta Lake ${DELTA_VERSION}, 1 master + ${LOCAL_CLUSTER.workers} workers × ${LOCAL_CLUSTER.coresPerWorker} core) ready in ${startupMs} ms — Spark Connect sc://127.0.0.1:${connectPort}, Spark UI ${uiUrl}, master UI ${masterUiUrl}`);
-  return {
+  const server: SparkServer = {
     provider: 'local',
     remote: `sc://127.0.0.1:${connectPort}`,
     uiUrl,
@@ -314,5 +327,19 @@ async function startLocal(env: NodeJS.ProcessEnv, log: (m: string) => void): Pro
     stop,
     pid: connect.serverPid ?? undefined,
     dir,
+    generation: 0,
+    async crashDriver() {
+      const apps = await json<{ id: string }[]>(`${uiUrl}/api/v1/applications`);
+      const old = connect;
+      await old.killServer();
+      const t1 = Date.now();
+      connect = startConnect(server.generation + 1);
+      procs[procs.indexOf(old)] = connect;
+      server.generation += 1;
+      server.pid = connect.serverPid ?? undefined;
+      await ready(apps?.[0]?.id ?? null);
+      return { restartMs: Date.now() - t1 };
+    },
   };
+  return server;
 }
