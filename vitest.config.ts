@@ -22,8 +22,8 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      // The spark engine's file: a Spark cluster (four JVMs, ~20 s to start), the skew lab and scd2's
-      // claims on Delta on it, ~260 s on two cores. Its own run (`npm run test:spark`, in CI after `npm test`): beside the
+      // The spark engine's file: a Spark cluster (four JVMs, ~20 s to start), the skew lab, scd2's and
+      // compaction's claims on Delta on it, ~14 min on two cores. Its own run (`npm run test:spark`, in CI after `npm test`): beside the
       // timing-sensitive labs (Kafka consumer groups, SIGKILL crash tests) it starved them — a
       // compaction sink missed its 60 s once in CI — and after them it pushed `npm test` past its
       // 6 minutes (378 s measured on an idle machine). Its own engines; no shared Postgres or Kafka.

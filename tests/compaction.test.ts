@@ -183,7 +183,8 @@ describe('claim atomic: a reader looping during compaction', () => {
   it('sees the complete data on every read while the reference compacts', async () => {
     const dir = copy('atomic');
     const expected = (await readSnapshot(db, dir)).partitions;
-    const reader = new ConcurrentReader(await DuckDbEngine.open(), dir, expected);
+    const readerDb = await DuckDbEngine.open();
+    const reader = new ConcurrentReader(() => readSnapshot(readerDb, dir), expected);
     reader.start();
     const res = await compactTable(db, dir, opts({ checkpoint: () => reader.probe('checkpoint') }));
     await reader.probe('final');
@@ -197,7 +198,8 @@ describe('claim atomic: a reader looping during compaction', () => {
   it('sees rows missing while the in-place pitfall compacts (counterexample)', async () => {
     const dir = copy('atomic-in-place');
     const expected = (await readSnapshot(db, dir)).partitions;
-    const reader = new ConcurrentReader(await DuckDbEngine.open(), dir, expected);
+    const readerDb = await DuckDbEngine.open();
+    const reader = new ConcurrentReader(() => readSnapshot(readerDb, dir), expected);
     reader.start();
     await compactInPlace(db, dir, opts({ checkpoint: () => reader.probe('checkpoint') }));
     const r = await reader.stop();

@@ -44,13 +44,15 @@ export const sameData = requires<S, 'main'>('main', (main, { base, faults }): Cl
   if (!base) return { passed: false, evidence: {}, counterexample: 'the compaction step did not run' };
   const diff = main.error ? `compaction failed: ${main.error}` : firstDifference(base.fingerprints, main.fingerprints);
   const leaked = faults.filter((f) => !f.unchanged);
+  const injected = faults.filter((f) => !f.notInjectable);
   const passed = !diff && leaked.length === 0 && faults.length === 2;
   return {
     passed,
     evidence: {
       partitions: base.fingerprints.size,
       partitions_equal: [...base.fingerprints.keys()].filter((k) => main.fingerprints.get(k)?.checksum === base.fingerprints.get(k)!.checksum && main.fingerprints.get(k)?.rows === base.fingerprints.get(k)!.rows).length,
-      faulty_rewrites_refused: `${faults.length - leaked.length}/${faults.length}`,
+      // OPTIMIZE rewrites with Delta's own code: there is no rewrite of ours to fault, and the lab says so.
+      faulty_rewrites_refused: injected.length === 0 && faults.length > 0 ? 'not injectable (the engine rewrites)' : `${injected.length - leaked.length}/${injected.length}`,
     },
     counterexample: passed ? undefined : diff ?? (leaked[0] ? `a rewrite that ${leaked[0].fault === 'drop-row' ? 'drops a row' : 'changes one value'} was committed: ${leaked[0].diff}` : 'fault injection did not run'),
   };
@@ -63,9 +65,21 @@ export const fasterReads = requires<S, 'bench'>('bench', (bench): ClaimResult =>
   const a = median(bench.afterMs);
   const speedup = a > 0 ? b / a : 0;
   const passed = bench.resultsEqual && speedup >= MIN_SPEEDUP;
+  const evidence = { median_ms_before: Math.round(b * 10) / 10, median_ms_after: Math.round(a * 10) / 10, speedup: Math.round(speedup * 10) / 10, runs: bench.beforeMs.length };
+  if (bench.fixedMs !== undefined && bench.resultsEqual && !passed) {
+    // Spark: every query pays a fixed cost (plan, schedule a job) that no file layout removes; at
+    // lab scale it is most of the compacted read. The bar is set for reads whose cost is the files.
+    const f = bench.fixedMs;
+    const above = a > f ? (b - f) / (a - f) : Infinity;
+    return {
+      passed: false,
+      evidence: { ...evidence, fixed_ms: Math.round(f), speedup_above_fixed: Number.isFinite(above) ? Math.round(above * 10) / 10 : 'all of it' },
+      notJudged: `${speedup.toFixed(1)}× on Spark, where a query on a one-row table takes ${Math.round(f)} ms of the ${Math.round(a)} ms after compaction: the ${MIN_SPEEDUP}× bar is set for reads whose cost is the files (DuckDB in-process)`,
+    };
+  }
   return {
     passed,
-    evidence: { median_ms_before: Math.round(b * 10) / 10, median_ms_after: Math.round(a * 10) / 10, speedup: Math.round(speedup * 10) / 10, runs: bench.beforeMs.length },
+    evidence,
     counterexample: passed ? undefined : !bench.resultsEqual ? 'the query returned different results before and after' : `only ${speedup.toFixed(1)}× faster`,
   };
 });
@@ -85,7 +99,7 @@ function crashWhy(c: CrashEvidence): string {
   if (c.filesWrittenBeforeKill === 0) return 'killed before it had written any file';
   if (!c.manifestValid) return 'after the kill the manifest does not parse';
   if (c.missingFiles > 0) return `after the kill the manifest names ${c.missingFiles} files that are not on disk`;
-  if (!c.unchanged) return `after SIGKILL at checkpoint ${c.atCheckpoint} the table changed (version ${c.versionBefore} → ${c.versionAfter}): ${c.lost}`;
+  if (!c.unchanged) return `after SIGKILL ${c.killedWhat === 'driver' ? `of the Spark driver${c.atCheckpoint ? ` at checkpoint ${c.atCheckpoint}` : ' (data files written, not committed)'}` : `at checkpoint ${c.atCheckpoint}`} the table changed (version ${c.versionBefore} → ${c.versionAfter}): ${c.lost}`;
   if (!c.rerunOk) return `re-run failed: ${c.rerunError}`;
   if (!c.rerunUnchanged) return 're-run changed the data';
   if (c.unreferencedAfterVacuum > 0) return `${c.unreferencedAfterVacuum} unreferenced files left after vacuum`;
@@ -93,12 +107,13 @@ function crashWhy(c: CrashEvidence): string {
 }
 
 export const crashSafe = requires<S, 'crash'>('crash', (c): ClaimResult => {
+  if (c.notJudged) return { passed: false, evidence: {}, notJudged: c.notJudged };
   const passed =
     c.killed && c.filesWrittenBeforeKill > 0 && c.manifestValid && c.missingFiles === 0 && c.unchanged && c.rerunOk && c.rerunUnchanged && c.unreferencedAfterVacuum === 0 && c.unchangedAfterVacuum;
   return {
     passed,
     evidence: {
-      killed_at_checkpoint: c.atCheckpoint,
+      ...(c.killedWhat === 'driver' ? { killed: 'Spark driver', driver_restart_ms: c.driverRestartMs ?? null } : { killed_at_checkpoint: c.atCheckpoint }),
       files_written_before_kill: c.filesWrittenBeforeKill,
       unchanged_after_kill: c.unchanged,
       orphans: c.orphans,

@@ -30,6 +30,12 @@ export interface CrashEvidence {
   versionAfterVacuum: number;
   unreferencedAfterVacuum: number;
   unchangedAfterVacuum: boolean;
+  /** Set when this run cannot crash its engine (an external Spark cluster), with why. */
+  notJudged?: string;
+  /** What was SIGKILLed: the compactor's process (DuckDB), or the Spark driver that makes Delta's commits. */
+  killedWhat?: 'compactor' | 'driver';
+  /** Spark: a new driver's start after the kill, ms. */
+  driverRestartMs?: number;
 }
 
 /** The compactor process of the crash step, started early so that it boots while other steps run. */

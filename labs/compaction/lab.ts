@@ -1,22 +1,28 @@
 import type { Lab } from '../contract.ts';
 import { referenceCompactor, type Compactor } from '../../pipelines/compaction/index.ts';
-import { COMPACTION_DEFAULTS, compactAgain, compactWhileReading, injectFaults, monitor, type CompactionState } from './scenario.ts';
+import { COMPACTION_DEFAULTS, compactAgain, compactWhileReading, injectFaults, monitor, monitorOptions, type CompactionState } from './scenario.ts';
 import { ingest, ingestedBase } from './ingest.ts';
 import { crashAndRecover, startCrashProcess } from './crash.ts';
 import { readBench, throughput, tradeoff } from './bench.ts';
 import { atomic, crashSafe, fasterReads, fewerFiles, idempotent, MIN_FILE_RATIO, MIN_SPEEDUP, sameData, triggerTradeoff } from './claims.ts';
 import { compactionPitfalls } from './pitfalls.ts';
+import { DELTA_RUNS, compactAgainDelta, compactWhileReadingDelta, crashAndRecoverDelta, deltaBase, deltaOf, injectFaultsDelta, readBenchDelta, throughputDelta } from './delta.ts';
+import { fileStatsByPartition } from '../../pipelines/compaction/index.ts';
+import type { LabContext } from '../contract.ts';
 import * as view from './view.ts';
 import { compactionHints, compactionNudges } from './exercise/hints.ts';
 
 export { COMPACTION_DEFAULTS, type CompactionState };
+
+/** `--engine spark`: the table is a Delta Lake table, its compactor `Compactor.delta` (delta.ts). */
+const onDelta = (ctx: LabContext) => ctx.engine === 'spark';
 
 export const compactionLab: Lab<Compactor, CompactionState> = {
   id: 'compaction',
   title: 'Compaction: the small-file problem, and an atomic, crash-safe fix',
   question: 'Streaming writes create thousands of small files — how do you handle it?',
   needs: ['kafka'],
-  engines: ['duckdb'],
+  engines: ['duckdb', 'spark'],
   reference: referenceCompactor,
   pitfalls: compactionPitfalls,
   claims: [
@@ -80,6 +86,14 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
     {
       title: `Ingest: events → Kafka topic → streaming sink, trigger ${COMPACTION_DEFAULTS.triggerMs / 1000} s → dt=…/hour=… Parquet`,
       async run(ctx, impl, state) {
+        if (onDelta(ctx)) {
+          deltaOf(impl);
+          state.base = await ingest(ctx);
+          ctx.out.table(view.ingestTable(state.base));
+          state.delta = await deltaBase(ctx, state.base);
+          ctx.out.note(view.convertNote(state.delta));
+          return;
+        }
         // The crash step's child process boots (Node, loader, compactor module, DuckDB) meanwhile.
         state.crashProcess = startCrashProcess(ctx, impl);
         state.base = await ingest(ctx);
@@ -96,7 +110,10 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
     {
       title: 'Compact, while a reader queries the table in a loop',
       async run(ctx, impl, state) {
-        Object.assign(state, await compactWhileReading(ctx, impl, state.base!));
+        if (onDelta(ctx)) {
+          state.main = await compactWhileReadingDelta(ctx, impl, state.base!, state.delta!);
+          state.monitorAfter = fileStatsByPartition(state.main.after, monitorOptions);
+        } else Object.assign(state, await compactWhileReading(ctx, impl, state.base!));
         ctx.out.table(view.monitorAfterTable(state.monitorAfter!));
         ctx.out.note(view.compactNote(state.main!));
       },
@@ -104,16 +121,16 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
     {
       title: 'Fault injection: a rewrite that drops a row, one that changes a value — must not be committed',
       async run(ctx, impl, state) {
-        state.faults.push(...(await injectFaults(ctx, impl, state.base!)));
+        state.faults.push(...(onDelta(ctx) ? await injectFaultsDelta(ctx, impl, state.base!, state.delta!) : await injectFaults(ctx, impl, state.base!)));
         ctx.out.table(view.faultsTable(state.faults));
       },
     },
     {
-      title: `Crash: SIGKILL the compactor process at checkpoint ${COMPACTION_DEFAULTS.crashAtCheckpoint}, check the table, re-run, vacuum`,
+      title: `Crash: SIGKILL mid-compaction (the compactor process at checkpoint ${COMPACTION_DEFAULTS.crashAtCheckpoint}; on Spark the driver, once files are written), check the table, re-run, vacuum`,
       async run(ctx, impl, state) {
         const booted = state.crashProcess;
         state.crashProcess = undefined;
-        state.crash = await crashAndRecover(ctx, impl, state.base!, booted);
+        state.crash = onDelta(ctx) ? await crashAndRecoverDelta(ctx, impl, state.base!, state.delta!) : await crashAndRecover(ctx, impl, state.base!, booted);
         ctx.out.table(view.crashTable(state.crash));
         ctx.out.note(view.crashNote(state.crash));
       },
@@ -121,24 +138,24 @@ export const compactionLab: Lab<Compactor, CompactionState> = {
     {
       title: 'Idempotence: compact the compacted table again',
       async run(ctx, impl, state) {
-        state.idempotent = await compactAgain(ctx, impl, state.main!.dir);
+        state.idempotent = onDelta(ctx) ? await compactAgainDelta(ctx, impl, state.main!.dir) : await compactAgain(ctx, impl, state.main!.dir);
         ctx.out.table(view.idempotentTable(state.idempotent));
       },
     },
     {
-      title: `Read benchmark: the same aggregate query before and after (median of ${COMPACTION_DEFAULTS.benchRuns})`,
+      title: `Read benchmark: the same aggregate query before and after (median of ${COMPACTION_DEFAULTS.benchRuns}; ${DELTA_RUNS.bench} on Spark)`,
       benchmarkOnly: true,
       async run(ctx, _impl, state) {
-        state.bench = await readBench(ctx, state.base!, state.main!);
+        state.bench = onDelta(ctx) ? await readBenchDelta(ctx, state.delta!, state.main!) : await readBench(ctx, state.base!, state.main!);
         ctx.out.table(view.benchTable(state.bench));
       },
     },
     {
-      title: `Throughput: compaction vs a plain DuckDB COPY of the same rows to Parquet (the floor), median of ${COMPACTION_DEFAULTS.throughputRuns} alternating runs`,
+      title: `Throughput: compaction vs a plain copy of the same rows to Parquet (the floor: DuckDB COPY, or a Spark write), median of ${COMPACTION_DEFAULTS.throughputRuns} alternating runs (${DELTA_RUNS.throughput} on Spark)`,
       benchmarkOnly: true,
       async run(ctx, impl, state) {
-        state.throughput = await throughput(ctx, impl, state.base!);
-        ctx.out.table(view.throughputTable(state.throughput));
+        state.throughput = onDelta(ctx) ? await throughputDelta(ctx, impl, state.base!, state.delta!) : await throughput(ctx, impl, state.base!);
+        ctx.out.table(view.throughputTable(state.throughput, onDelta(ctx)));
       },
     },
     {

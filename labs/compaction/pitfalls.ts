@@ -17,6 +17,7 @@ import {
   type Compactor,
 } from '../../pipelines/compaction/compact.ts';
 import { commitManifest, partitionDir, readManifest, removeFile } from '../../pipelines/compaction/table.ts';
+import { deltaInPlace, deltaRewriteChecking, type DeltaCompactor } from '../../pipelines/compaction/delta.ts';
 
 const emptyResult = (version: number, skipped: number): CompactResult => ({
   version,
@@ -64,7 +65,7 @@ export const compactWithoutVerification: CompactFn = compactChecking('none');
 export const compactCheckingRowCountOnly: CompactFn = compactChecking('rows');
 
 const here = import.meta.url;
-const impl = (compact: CompactFn, exportName: string): Compactor => ({ compact, source: { module: here, exportName } });
+const impl = (compact: CompactFn, exportName: string, delta: DeltaCompactor): Compactor => ({ compact, source: { module: here, exportName }, delta });
 
 export const compactionPitfalls: Pitfall<Compactor>[] = [
   {
@@ -73,7 +74,9 @@ export const compactionPitfalls: Pitfall<Compactor>[] = [
     description:
       'The answer "read the partition, repartition, write it back with mode overwrite" deletes before it writes. ' +
       'Between the two steps the partition is empty for every reader, and a crash there loses it: the only copy of the rows was in memory.',
-    impl: impl(compactInPlace, 'compactInPlace'),
+    // On Delta: DELETE the partition (one commit), then INSERT its rows back (another), held in between in the job's cache.
+    impl: impl(compactInPlace, 'compactInPlace', { compact: deltaInPlace, takesRewrite: false }),
+    shows: 'atomic',
   },
   {
     name: 'commit-without-verification',
@@ -81,7 +84,8 @@ export const compactionPitfalls: Pitfall<Compactor>[] = [
     description:
       'Atomic is not the same as correct: a rewrite with a bug (a unit mismatch, a stray filter) is committed just as atomically. ' +
       'The old files are tombstoned and vacuumed later, and with them the last good copy.',
-    impl: impl(compactWithoutVerification, 'compactWithoutVerification'),
+    // On Delta: the hand-written job instead of OPTIMIZE — stage the rewrite, then one INSERT … REPLACE WHERE, unchecked.
+    impl: impl(compactWithoutVerification, 'compactWithoutVerification', { compact: deltaRewriteChecking('none'), takesRewrite: true }),
   },
   {
     name: 'verify-row-count-only',
@@ -89,6 +93,6 @@ export const compactionPitfalls: Pitfall<Compactor>[] = [
     description:
       'The count catches a lost or doubled row but not a changed value: same number of rows, different data, committed. ' +
       'Only a content checksum over every column sees it.',
-    impl: impl(compactCheckingRowCountOnly, 'compactCheckingRowCountOnly'),
+    impl: impl(compactCheckingRowCountOnly, 'compactCheckingRowCountOnly', { compact: deltaRewriteChecking('rows'), takesRewrite: true }),
   },
 ];

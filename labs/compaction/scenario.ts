@@ -27,6 +27,7 @@ import {
 import type { DuckDbEngine } from '../../pipelines/engines/duckdb/driver.ts';
 import { errorLine } from '../../pipelines/errors.ts';
 import type { CrashEvidence } from './crash.ts';
+import type { DeltaBase } from './delta.ts';
 import { fingerprintsOf, type Base } from './ingest.ts';
 
 export type { Base };
@@ -60,6 +61,8 @@ export interface FaultRun {
   error: string | null;
   unchanged: boolean;
   diff: string | null;
+  /** Not run: the compactor's rewrite is the engine's own code (Delta's OPTIMIZE) and takes no fault. */
+  notInjectable?: boolean;
 }
 
 export interface MainEvidence {
@@ -82,7 +85,17 @@ export interface CompactionState {
   crashProcess?: CompactorProcess;
   crash?: CrashEvidence;
   idempotent?: { filesWritten: number; versionBefore: number; versionAfter: number; error: string | null };
-  bench?: { beforeMs: number[]; afterMs: number[]; resultsEqual: boolean; files: { before: number; after: number } };
+  bench?: {
+    beforeMs: number[];
+    afterMs: number[];
+    resultsEqual: boolean;
+    files: { before: number; after: number };
+    /** Spark: the same query on a one-row table — what every query costs whatever the files. */
+    fixedMs?: number;
+    engine?: 'spark';
+  };
+  /** `--engine spark`: the ingested table as version 0 of a Delta table. */
+  delta?: DeltaBase;
   throughput?: { mb: number; compactMs: number; copyMs: number; runs: { compactMs: number[]; copyMs: number[] } };
   tradeoff?: { plans: MicroBatchPlan[]; plannedAtIngestTrigger: number };
 }
@@ -110,7 +123,7 @@ export function firstDifference(before: PartFp, after: PartFp): string | null {
 export const differenceFromBase = async (db: DuckDbEngine, base: Base, dir: string) => firstDifference(base.snapshot, (await readSnapshot(db, dir)).partitions);
 
 /** One row that differs between two versions of a table, as text ("event 17: amount_cents 0 → 1"). */
-async function rowDiff(db: DuckDbEngine, dirA: string, a: readonly DataFile[], dirB: string, b: readonly DataFile[]): Promise<string | null> {
+export async function rowDiff(db: DuckDbEngine, dirA: string, a: readonly DataFile[], dirB: string, b: readonly DataFile[]): Promise<string | null> {
   const cols = 'event_id, ts, user_id, event_type, amount_cents, country';
   const sa = parquetScan(dirA, a);
   const sb = parquetScan(dirB, b);
@@ -142,7 +155,8 @@ export const monitor = (base: Base) => fileStatsByPartition(base.manifest, monit
 export async function compactWhileReading(ctx: LabContext, impl: Compactor, base: Base): Promise<{ main: MainEvidence; monitorAfter: PartitionFileStats[] }> {
   const dir = fresh(ctx, base, 'main');
   const db = await ctx.engines.duckdb();
-  const reader = new ConcurrentReader(await ctx.engines.duckdb(), dir, base.snapshot);
+  const readerDb = await ctx.engines.duckdb();
+  const reader = new ConcurrentReader(() => readSnapshot(readerDb, dir), base.snapshot);
   const before = readManifest(dir);
   // A read every 50 ms besides the deterministic probes at each checkpoint of the compactor.
   reader.start(50);

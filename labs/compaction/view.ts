@@ -4,6 +4,7 @@ import { fileSizeHistogram, type DataFile, type Manifest, type PartitionFileStat
 import { median } from './bench.ts';
 import { querySpeedup } from './claims.ts';
 import type { CrashEvidence } from './crash.ts';
+import type { DeltaBase } from './delta.ts';
 import { COMPACTION_DEFAULTS, type Base, type CompactionState, type FaultRun, type MainEvidence } from './scenario.ts';
 
 export const ingestTable = (b: Base) => [
@@ -17,6 +18,9 @@ export const ingestTable = (b: Base) => [
   },
 ];
 
+export const convertNote = (d: DeltaBase) =>
+  `CONVERT TO DELTA: the sink's ${d.manifest.files.length} files, as they are, are version ${d.manifest.version} of a Delta table (one commit, no file rewritten) in ${Math.round(d.convertMs)} ms; each step compacts a hard-linked copy of it`;
+
 export const monitorBeforeTable = (stats: readonly PartitionFileStats[]) =>
   stats.map(({ partition, files, rows, median_kb, total_kb, warning }) => ({ partition, files, rows, median_kb, total_kb, warning: warning ?? '' }));
 
@@ -29,13 +33,14 @@ export const faultsTable = (faults: readonly FaultRun[]) =>
   faults.map((f) => {
     const text = f.error ?? f.diff ?? '';
     const cut = text.indexOf(': ');
+    if (f.notInjectable) return { fault: f.fault, outcome: 'not injectable', partition: '', detail: "the rewrite is the engine's own (OPTIMIZE): no user code to fault" };
     return { fault: f.fault, outcome: f.unchanged ? 'refused, table unchanged' : 'COMMITTED', partition: cut > 0 ? text.slice(0, cut) : '', detail: cut > 0 ? text.slice(cut + 2) : text };
   });
 
 const retentionH = COMPACTION_DEFAULTS.retentionMs / 3600_000;
 
 export const crashTable = (c: CrashEvidence) => [
-  { moment: `after SIGKILL (pid ${c.pid}) at checkpoint ${c.atCheckpoint ?? '–'}`, version: c.versionAfter, 'data unchanged': c.unchanged, 'unreferenced files': c.orphans },
+  { moment: c.killedWhat === 'driver' ? `after SIGKILL of the Spark driver (${c.filesWrittenBeforeKill} files written, not committed; new driver in ${((c.driverRestartMs ?? 0) / 1000).toFixed(1)} s)` : `after SIGKILL (pid ${c.pid}) at checkpoint ${c.atCheckpoint ?? '–'}`, version: c.versionAfter, 'data unchanged': c.unchanged, 'unreferenced files': c.orphans },
   { moment: 're-run completed', version: c.rerunVersion, 'data unchanged': c.rerunUnchanged, 'unreferenced files': c.keptYoung },
   { moment: `vacuum (retention ${retentionH} h, then 0)`, version: c.versionAfterVacuum, 'data unchanged': c.unchangedAfterVacuum, 'unreferenced files': c.unreferencedAfterVacuum },
 ];
@@ -48,9 +53,10 @@ export const idempotentTable = (i: NonNullable<CompactionState['idempotent']>) =
 export const benchTable = (bench: NonNullable<CompactionState['bench']>) => [
   { table: 'before', files: bench.files.before, 'median ms': Math.round(median(bench.beforeMs) * 10) / 10 },
   { table: 'after', files: bench.files.after, 'median ms': Math.round(median(bench.afterMs) * 10) / 10 },
+  ...(bench.fixedMs === undefined ? [] : [{ table: 'one-row table (the fixed cost of a Spark query)', files: 0, 'median ms': Math.round(bench.fixedMs * 10) / 10 }]),
 ];
 
-export function throughputTable({ mb, runs }: NonNullable<CompactionState['throughput']>) {
+export function throughputTable({ mb, runs }: NonNullable<CompactionState['throughput']>, spark = false) {
   const row = (job: string, ms: number[]) => ({
     job,
     MB: Math.round(mb * 100) / 100,
@@ -58,7 +64,7 @@ export function throughputTable({ mb, runs }: NonNullable<CompactionState['throu
     'runs ms': ms.map((x) => Math.round(x)).join(' '),
     'MB/s': Math.round((mb / median(ms)) * 1000 * 10) / 10,
   });
-  return [row('compaction (plan, rewrite, verify, commit)', runs.compactMs), row('DuckDB COPY of the same files (floor)', runs.copyMs)];
+  return [row(spark ? 'the compactor (OPTIMIZE: plan, rewrite, one commit)' : 'compaction (plan, rewrite, verify, commit)', runs.compactMs), row(spark ? 'Spark write of the same rows to Parquet (floor)' : 'DuckDB COPY of the same files (floor)', runs.copyMs)];
 }
 
 export const tradeoffTable = (t: NonNullable<CompactionState['tradeoff']>) =>

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { DuckDbEngine } from '../engines/duckdb/driver.ts';
+import type { DeltaCompactor } from './delta.ts';
 import { LabError } from '../errors.ts';
 import {
   EVENT_COLUMNS,
@@ -55,6 +56,8 @@ export interface CompactOptions {
   sortBy?: (typeof EVENT_COLUMNS)[number] | null;
   /** The rewrite step (default `rewritePartition`). */
   rewrite?: RewriteFn;
+  /** A Delta compactor that rewrites rows itself: the SELECT of the rows it writes, from the SELECT of the rows it read (default: the same). The lab faults it. */
+  rewriteSelect?: (sourceSql: string) => string;
   /** Called after each durable side effect, awaited: crash-point hook and test probe. */
   checkpoint?: (e: CheckpointEvent) => void | Promise<void>;
 }
@@ -85,6 +88,8 @@ export interface CompactorSource {
 export interface Compactor {
   compact: CompactFn;
   source: CompactorSource;
+  /** The same compactor for the table on Delta Lake (`--engine spark`); absent: DuckDB's table only. */
+  delta?: DeltaCompactor;
 }
 
 /** The rewrite produced different data than it read: nothing is committed. */
@@ -400,4 +405,9 @@ export function vacuum(tableDir: string, options: { retentionMs: number; now?: n
 export const moduleUrl = import.meta.url;
 
 /** The reference compactor with where its code lives (for the crash test's child process). */
-export const referenceCompactor: Compactor = { compact: compactTable, source: { module: moduleUrl, exportName: 'compactTable' } };
+export const referenceCompactor: Compactor = {
+  compact: compactTable,
+  source: { module: moduleUrl, exportName: 'compactTable' },
+  // On Delta the reference is the engine's own OPTIMIZE (delta.ts), loaded only there.
+  delta: { compact: async (...args) => (await import('./delta.ts')).optimizeTable(...args), takesRewrite: false },
+};

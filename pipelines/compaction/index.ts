@@ -6,3 +6,4 @@ export * from './faults.ts';
 export * from './monitor.ts';
 export * from './reader.ts';
 export * from './crash.ts';
+export * from './delta.ts';

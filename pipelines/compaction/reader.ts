@@ -45,7 +45,7 @@ export interface ReaderReport {
 }
 
 /**
- * Reads the table over and over on its own DuckDB connection and compares every read with the
+ * Reads the table over and over (on its own connection or session) and compares every read with the
  * expected (rows, checksum): a compaction must be invisible to it. `probe()` adds one read at a
  * moment of the caller's choosing (the compactor's checkpoints), so the windows between a
  * compactor's steps are always looked at, not only when the loop happens to hit them.
@@ -55,9 +55,9 @@ export class ConcurrentReader {
   private loop: Promise<void> = Promise.resolve();
   readonly report: ReaderReport = { reads: 0, badReads: 0, versionsSeen: [], firstBad: null };
 
+  /** `read`: one read of the table as its readers do it (`readSnapshot` here, `readDeltaSnapshot` on Delta). */
   constructor(
-    private readonly db: DuckDbEngine,
-    private readonly tableDir: string,
+    private readonly read: () => Promise<SnapshotRead>,
     private readonly expected: Map<string, Fingerprint>,
   ) {}
 
@@ -77,7 +77,7 @@ export class ConcurrentReader {
   async probe(label: string): Promise<void> {
     this.report.reads += 1;
     try {
-      const r = await readSnapshot(this.db, this.tableDir);
+      const r = await this.read();
       if (!this.report.versionsSeen.includes(r.version)) this.report.versionsSeen.push(r.version);
       const keys = [...new Set([...this.expected.keys(), ...r.partitions.keys()])].sort();
       const wrong = keys.find((k) => this.expected.get(k)?.rows !== r.partitions.get(k)?.rows || this.expected.get(k)?.checksum !== r.partitions.get(k)?.checksum);

@@ -149,7 +149,7 @@ export function parquetScan(dir: string, files: readonly { path: string }[]): st
 export const EVENT_COLUMNS = ['event_id', 'ts', 'user_id', 'event_type', 'amount_cents', 'country'] as const;
 
 /** The event columns as the content fingerprint hashes them (fingerprintSql, one canonical hash per row). */
-const EVENT_HASH_COLUMNS = [
+export const EVENT_HASH_COLUMNS = [
   { expr: 'event_id', kind: 'int' },
   { expr: 'ts', kind: 'timestamp' },
   { expr: 'user_id', kind: 'int' },
@@ -199,7 +199,8 @@ export function linkCopyTable(src: string, dst: string): void {
     const from = join(src, e.name);
     const to = join(dst, e.name);
     if (e.isDirectory()) linkCopyTable(from, to);
-    else if (e.name === MANIFEST) writeFileSync(to, readFileSync(from));
     else if (e.name.endsWith('.parquet')) linkSync(from, to);
+    // The manifest, or a Delta log's entries: small, and a writer of the copy must not reach the original's.
+    else if (e.isFile()) writeFileSync(to, readFileSync(from));
   }
 }
