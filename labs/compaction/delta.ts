@@ -170,6 +170,8 @@ export async function crashAndRecoverDelta(ctx: LabContext, impl: Compactor, bas
     if (!crash) {
       filesAtKill = uncommitted();
       crash = server.crashDriver!();
+      // Awaited once the compactor has stopped; until then a failed restart must not be an unhandled rejection.
+      crash.catch(() => undefined);
     }
     return crash;
   };
