@@ -13,22 +13,30 @@ export const median = (xs: readonly number[]) => {
 /** Step 7: the same aggregate query over the base and the compacted table, alternating, after one warm-up each. */
 export async function readBench(ctx: LabContext, base: Base, main: MainEvidence): Promise<NonNullable<CompactionState['bench']>> {
   const db = await ctx.engines.duckdb();
-  const qBefore = COMPACTION_DEFAULTS.query(parquetScan(base.dir, base.manifest.files));
-  const qAfter = COMPACTION_DEFAULTS.query(parquetScan(main.dir, readManifest(main.dir).files));
-  const time = async (sql: string) => {
+  const runs = await beforeAfter(timer((sql) => db.query(sql)), COMPACTION_DEFAULTS.query(parquetScan(base.dir, base.manifest.files)), COMPACTION_DEFAULTS.query(parquetScan(main.dir, readManifest(main.dir).files)), COMPACTION_DEFAULTS.benchRuns);
+  return { ...runs, files: { before: base.manifest.files.length, after: readManifest(main.dir).files.length } };
+}
+
+/** A query's time and its rows as text (BigInts as digits), for comparing results. */
+export const timer =
+  (query: (sql: string) => Promise<unknown[]>) =>
+  async (sql: string): Promise<{ ms: number; rows: string }> => {
     const t0 = performance.now();
-    const rows = await db.query(sql);
-    return { ms: performance.now() - t0, rows: JSON.stringify(rows) };
+    const rows = await query(sql);
+    return { ms: performance.now() - t0, rows: JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) };
   };
+
+/** The two queries alternately, `runs` times each, after one warm-up each whose results are compared. */
+export async function beforeAfter(time: ReturnType<typeof timer>, qBefore: string, qAfter: string, runs: number): Promise<{ beforeMs: number[]; afterMs: number[]; resultsEqual: boolean }> {
   const warmB = await time(qBefore);
   const warmA = await time(qAfter);
   const beforeMs: number[] = [];
   const afterMs: number[] = [];
-  for (let i = 0; i < COMPACTION_DEFAULTS.benchRuns; i++) {
+  for (let i = 0; i < runs; i++) {
     beforeMs.push((await time(qBefore)).ms);
     afterMs.push((await time(qAfter)).ms);
   }
-  return { beforeMs, afterMs, resultsEqual: warmA.rows === warmB.rows, files: { before: base.manifest.files.length, after: readManifest(main.dir).files.length } };
+  return { beforeMs, afterMs, resultsEqual: warmA.rows === warmB.rows };
 }
 
 /** Step 8: compaction against a plain DuckDB COPY of the same rows (the floor), alternating runs. */

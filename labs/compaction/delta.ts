@@ -17,7 +17,7 @@ import {
   ConcurrentReader,
   EVENT_COLUMNS,
   convertToDelta,
-  deltaDataFilesOnDisk,
+  dataFilesOnDisk,
   deltaFingerprints,
   deltaManifest,
   deltaScan,
@@ -25,7 +25,7 @@ import {
   faultySelect,
   linkCopyTable,
   readDeltaSnapshot,
-  unreferencedDeltaFiles,
+  unreferencedFiles,
   vacuumDelta,
   type Compactor,
   type DeltaCompactor,
@@ -34,9 +34,9 @@ import {
 import { sparkServer } from '../../pipelines/engines/spark/index.ts';
 import type { SqlEngine } from '../../pipelines/engines/types.ts';
 import { errorLine, UsageError } from '../../pipelines/errors.ts';
-import { median } from './bench.ts';
+import { beforeAfter, median, timer } from './bench.ts';
 import type { CrashEvidence } from './crash.ts';
-import { COMPACTION_DEFAULTS, firstDifference, options, rowDiff, type Base, type CompactionState, type FaultRun, type MainEvidence } from './scenario.ts';
+import { COMPACTION_DEFAULTS, firstDifference, fresh, options, rowDiff, type Base, type CompactionState, type FaultRun, type MainEvidence } from './scenario.ts';
 
 /** The ingested table as version 0 of a Delta table. */
 export interface DeltaBase {
@@ -87,19 +87,12 @@ export function deltaBase(ctx: LabContext, base: Base): Promise<DeltaBase> {
   return p;
 }
 
-/** A hard-linked copy of the Delta base (data files linked, log copied) in this run's workDir. */
-export function freshDelta(ctx: LabContext, delta: DeltaBase, label: string): string {
-  const dir = join(ctx.workDir, `compaction-delta-${ctx.mode}-${label}-${randomBytes(3).toString('hex')}`);
-  linkCopyTable(delta.dir, dir);
-  return dir;
-}
-
 /** Step 3 on Delta: compact a copy while a reader (its own Spark session) reads the latest version in a loop. */
 export async function compactWhileReadingDelta(ctx: LabContext, impl: Compactor, base: Base, delta: DeltaBase): Promise<MainEvidence> {
   const compactor = deltaOf(impl);
   const spark = await deltaSpark(ctx);
   const readerSpark = await deltaSpark(ctx, 'reader');
-  const dir = freshDelta(ctx, delta, 'main');
+  const dir = fresh(ctx, delta, 'main');
   const before = await deltaManifest(spark, dir);
   // The lab's independent checksum (md5-based, the same number DuckDB computes from the sink's files).
   const reader = new ConcurrentReader(() => readDeltaSnapshot(readerSpark, dir), base.fingerprints);
@@ -136,7 +129,7 @@ export async function injectFaultsDelta(ctx: LabContext, impl: Compactor, base: 
       continue;
     }
     const spark = await deltaSpark(ctx);
-    const dir = freshDelta(ctx, delta, fault);
+    const dir = fresh(ctx, delta, fault);
     let error: string | null = null;
     let committed = false;
     try {
@@ -156,13 +149,13 @@ export async function injectFaultsDelta(ctx: LabContext, impl: Compactor, base: 
 export async function crashAndRecoverDelta(ctx: LabContext, impl: Compactor, base: Base, delta: DeltaBase): Promise<CrashEvidence> {
   const compactor = deltaOf(impl);
   const server = await sparkServer(ctx.engines);
-  const dir = freshDelta(ctx, delta, 'crash');
+  const dir = fresh(ctx, delta, 'crash');
   const spark = await deltaSpark(ctx);
   const m0 = await deltaManifest(spark, dir);
   const blank = blankCrash(m0.version);
   if (!server.crashDriver) return { ...blank, notJudged: "a cluster someone else runs (SPARK_REMOTE): its driver is not this lab's to kill" };
-  const known = new Set(deltaDataFilesOnDisk(dir).map((f) => f.path));
-  const uncommitted = () => deltaDataFilesOnDisk(dir).filter((f) => !known.has(f.path)).length;
+  const known = new Set(dataFilesOnDisk(dir).map((f) => f.path));
+  const uncommitted = () => dataFilesOnDisk(dir).filter((f) => !known.has(f.path)).length;
   let crash: Promise<{ restartMs: number }> | null = null;
   let filesAtKill = 0;
   let atCheckpoint: number | null = null;
@@ -215,7 +208,7 @@ export async function crashAndRecoverDelta(ctx: LabContext, impl: Compactor, bas
     }
   };
   const lost = await differs();
-  const orphans = unreferencedDeltaFiles(dir, m1).length;
+  const orphans = unreferencedFiles(dir, m1).length;
   let rerunOk = true;
   let rerunError: string | null = null;
   try {
@@ -226,9 +219,9 @@ export async function crashAndRecoverDelta(ctx: LabContext, impl: Compactor, bas
   }
   const rerunUnchanged = (await differs()) === null;
   const rerunVersion = await deltaVersion(after, dir);
-  const unreferencedBefore = unreferencedDeltaFiles(dir, await deltaManifest(after, dir)).length;
+  const unreferencedBefore = unreferencedFiles(dir, await deltaManifest(after, dir)).length;
   await vacuumDelta(after, dir, COMPACTION_DEFAULTS.retentionMs / 3600_000);
-  const keptYoung = unreferencedDeltaFiles(dir, await deltaManifest(after, dir)).length;
+  const keptYoung = unreferencedFiles(dir, await deltaManifest(after, dir)).length;
   const vac = await vacuumDelta(after, dir, 0);
   const mAfter = await deltaManifest(after, dir);
   return {
@@ -251,8 +244,8 @@ export async function crashAndRecoverDelta(ctx: LabContext, impl: Compactor, bas
     keptYoung,
     removedOrphans: Math.min(orphans, vac.removed),
     removedTombstoned: Math.max(0, vac.removed - orphans),
-    vacuumRemoved: unreferencedBefore - unreferencedDeltaFiles(dir, mAfter).length,
-    unreferencedAfterVacuum: unreferencedDeltaFiles(dir, mAfter).length,
+    vacuumRemoved: unreferencedBefore - unreferencedFiles(dir, mAfter).length,
+    unreferencedAfterVacuum: unreferencedFiles(dir, mAfter).length,
     unchangedAfterVacuum: (await differs()) === null,
     versionAfterVacuum: mAfter.version,
     killedWhat: 'driver',
@@ -291,7 +284,7 @@ function blankCrash(version: number): CrashEvidence {
 /** Step 6 on Delta: compact the compacted table again. */
 export async function compactAgainDelta(ctx: LabContext, impl: Compactor, dir: string): Promise<NonNullable<CompactionState['idempotent']>> {
   const spark = await deltaSpark(ctx);
-  const onDisk = () => deltaDataFilesOnDisk(dir).map((f) => f.path);
+  const onDisk = () => dataFilesOnDisk(dir).map((f) => f.path);
   const before = new Set(onDisk());
   const v0 = await deltaVersion(spark, dir);
   let error: string | null = null;
@@ -309,26 +302,13 @@ export const DELTA_RUNS = { bench: 5, throughput: 3 } as const;
 /** Step 7 on Delta: the same aggregate query over the Delta base and the compacted copy, alternating. */
 export async function readBenchDelta(ctx: LabContext, delta: DeltaBase, main: MainEvidence): Promise<NonNullable<CompactionState['bench']>> {
   const spark = await deltaSpark(ctx);
-  const qBefore = COMPACTION_DEFAULTS.query(deltaScan(delta.dir));
-  const qAfter = COMPACTION_DEFAULTS.query(deltaScan(main.dir));
-  const time = async (sql: string) => {
-    const t0 = performance.now();
-    const rows = await spark.query(sql);
-    return { ms: performance.now() - t0, rows: JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) };
-  };
-  const warmB = await time(qBefore);
-  const warmA = await time(qAfter);
-  const beforeMs: number[] = [];
-  const afterMs: number[] = [];
-  for (let i = 0; i < DELTA_RUNS.bench; i++) {
-    beforeMs.push((await time(qBefore)).ms);
-    afterMs.push((await time(qAfter)).ms);
-  }
+  const time = timer((sql) => spark.query(sql));
+  const runs = await beforeAfter(time, COMPACTION_DEFAULTS.query(deltaScan(delta.dir)), COMPACTION_DEFAULTS.query(deltaScan(main.dir)), DELTA_RUNS.bench);
   // What every Spark query costs whatever the files (plan, schedule one job): the same query on a one-row table.
   const one = COMPACTION_DEFAULTS.query(`(SELECT DATE'2024-03-10' AS dt, 'view' AS event_type, 0 AS amount_cents) one_row`);
   const fixed: number[] = [];
   for (let i = 0; i < DELTA_RUNS.bench; i++) fixed.push((await time(one)).ms);
-  return { beforeMs, afterMs, resultsEqual: warmA.rows === warmB.rows, files: { before: delta.manifest.files.length, after: main.after.files.length }, fixedMs: median(fixed), engine: 'spark' };
+  return { ...runs, files: { before: delta.manifest.files.length, after: main.after.files.length }, fixedMs: median(fixed), engine: 'spark' };
 }
 
 /** Step 8 on Delta: the compactor against a plain Spark write of the same rows to Parquet (the floor), alternating. */
@@ -339,8 +319,8 @@ export async function throughputDelta(ctx: LabContext, impl: Compactor, base: Ba
   const compactMs: number[] = [];
   const copyMs: number[] = [];
   for (let i = 0; i < DELTA_RUNS.throughput; i++) {
-    const dir = freshDelta(ctx, delta, `throughput${i}`);
-    const floorDir = freshDelta(ctx, delta, `floor${i}`);
+    const dir = fresh(ctx, delta, `throughput${i}`);
+    const floorDir = fresh(ctx, delta, `floor${i}`);
     const out = join(ctx.workDir, `compaction-delta-floor-${randomBytes(3).toString('hex')}`);
     const t0 = performance.now();
     await compactor.compact(spark, dir, options());

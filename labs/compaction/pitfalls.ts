@@ -9,26 +9,16 @@ import type { Pitfall } from '../contract.ts';
 import {
   compactChecking,
   describeWrittenFiles,
+  emptyResult,
   planCompaction,
   rewritePartition,
   stagePartition,
   type CompactFn,
-  type CompactResult,
   type Compactor,
 } from '../../pipelines/compaction/compact.ts';
 import { commitManifest, partitionDir, readManifest, removeFile } from '../../pipelines/compaction/table.ts';
 import { deltaInPlace, deltaRewriteChecking, type DeltaCompactor } from '../../pipelines/compaction/delta.ts';
 
-const emptyResult = (version: number, skipped: number): CompactResult => ({
-  version,
-  committed: false,
-  partitionsCompacted: 0,
-  partitionsSkipped: skipped,
-  filesRemoved: 0,
-  filesWritten: 0,
-  bytesRead: 0,
-  bytesWritten: 0,
-});
 
 /**
  * Rewrites each partition in place, the way `df.write.mode("overwrite")` onto the input path

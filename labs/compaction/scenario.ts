@@ -9,7 +9,7 @@ import {
   ConcurrentReader,
   faultyRewrite,
   fileStatsByPartition,
-  filesOnDisk,
+  dataFilesOnDisk,
   linkCopyTable,
   parquetScan,
   readManifest,
@@ -138,8 +138,8 @@ export async function rowDiff(db: DuckDbEngine, dirA: string, a: readonly DataFi
   return null;
 }
 
-/** A hard-linked copy of the base table in this run's workDir, unique per call. */
-export function fresh(ctx: LabContext, base: Base, label: string): string {
+/** A hard-linked copy of a table (the base, or its Delta version) in this run's workDir, unique per call. */
+export function fresh(ctx: LabContext, base: { dir: string }, label: string): string {
   // Unique per call: check runs of several compactors share the run's workDir.
   const dir = join(ctx.workDir, `compaction-${ctx.mode}-${label}-${randomBytes(3).toString('hex')}`);
   linkCopyTable(base.dir, dir);
@@ -198,7 +198,7 @@ export async function injectFaults(ctx: LabContext, impl: Compactor, base: Base)
 /** Step 6: compact the compacted table again. */
 export async function compactAgain(ctx: LabContext, impl: Compactor, dir: string): Promise<NonNullable<CompactionState['idempotent']>> {
   const db = await ctx.engines.duckdb();
-  const onDisk = () => filesOnDisk(dir).filter((f) => f.path.endsWith('.parquet')).map((f) => f.path);
+  const onDisk = () => dataFilesOnDisk(dir).map((f) => f.path);
   const before = new Set(onDisk());
   const v0 = readManifest(dir).version;
   let error: string | null = null;

@@ -23,6 +23,7 @@ import {
   parquetScan,
   partitionDir,
   partitionKey,
+  partitionPredicate,
   pathLiteral,
   readManifest,
   removeFile,
@@ -91,6 +92,18 @@ export interface Compactor {
   /** The same compactor for the table on Delta Lake (`--engine spark`); absent: DuckDB's table only. */
   delta?: DeltaCompactor;
 }
+
+/** A run that committed nothing (yet): the start of every compactor's result. */
+export const emptyResult = (version: number, skipped = 0): CompactResult => ({
+  version,
+  committed: false,
+  partitionsCompacted: 0,
+  partitionsSkipped: skipped,
+  filesRemoved: 0,
+  filesWritten: 0,
+  bytesRead: 0,
+  bytesWritten: 0,
+});
 
 /** The rewrite produced different data than it read: nothing is committed. */
 export class VerificationError extends LabError {}
@@ -192,10 +205,7 @@ export async function stageCandidates(
   const fingerprints = new Map(rows.map((r) => [partitionKey(r), { rows: Number(r.rows), checksum: r.checksum }]));
   return {
     fingerprints,
-    source: (p) => {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(p.dt) || !Number.isInteger(p.hour)) throw new Error(`unexpected partition ${JSON.stringify(p)}`);
-      return `SELECT ${EVENT_COLUMNS.join(', ')} FROM ${stage} WHERE dt = '${p.dt}' AND hour = ${p.hour}`;
-    },
+    source: (p) => `SELECT ${EVENT_COLUMNS.join(', ')} FROM ${stage} WHERE ${partitionPredicate(p)}`,
   };
 }
 
@@ -273,7 +283,7 @@ export function compactChecking(check: CompactionCheck): CompactFn {
     const sortBy = options.sortBy === undefined ? 'ts' : options.sortBy;
     const base = readManifest(tableDir);
     const { plans, skipped } = planCompaction(base, options);
-    const result: CompactResult = { version: base.version, committed: false, partitionsCompacted: 0, partitionsSkipped: skipped, filesRemoved: 0, filesWritten: 0, bytesRead: 0, bytesWritten: 0 };
+    const result = emptyResult(base.version, skipped);
     if (plans.length === 0) return result;
 
     // A unique name per attempt: a re-run after a crash never collides with the orphans of the crashed one.

@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { SqlEngine } from '../engines/types.ts';
 import { fingerprintSql } from '../engines/sql-common.ts';
-import { planCompaction, VerificationError, type CompactionCheck, type CompactOptions, type CompactResult } from './compact.ts';
-import { EVENT_COLUMNS, EVENT_HASH_COLUMNS, filesOnDisk, partitionKey, type DataFile, type Fingerprint, type Manifest } from './table.ts';
+import { emptyResult, planCompaction, VerificationError, type CompactionCheck, type CompactOptions, type CompactResult } from './compact.ts';
+import { EVENT_COLUMNS, EVENT_HASH_COLUMNS, dataFilesOnDisk, partitionKey, partitionPredicate, safePath, type DataFile, type Fingerprint, type Manifest } from './table.ts';
 import type { SnapshotRead } from './reader.ts';
 
 /** A compactor for the Delta table: the Spark session, the table's directory, the lab's options. */
@@ -33,13 +33,12 @@ export interface DeltaCompactor {
 
 /** `delta.\`<dir>\``, optionally at a version. Paths are ones we generated; anything else is refused. */
 export function deltaScan(dir: string, version?: number): string {
-  if (!/^[A-Za-z0-9_.:/=\-]+$/.test(dir)) throw new Error(`refusing to inline unexpected path ${JSON.stringify(dir)}`);
-  return `delta.\`${dir}\`${version === undefined ? '' : ` VERSION AS OF ${Math.trunc(version)}`}`;
+  return `delta.\`${safePath(dir)}\`${version === undefined ? '' : ` VERSION AS OF ${Math.trunc(version)}`}`;
 }
 
 /** One commit: the sink's files, as they are, become version 0 of a Delta table (no file is read for statistics). */
 export async function convertToDelta(spark: SqlEngine, dir: string): Promise<void> {
-  await spark.exec(`CONVERT TO DELTA ${deltaScan(dir).replace(/^delta\./, 'parquet.')} NO STATISTICS PARTITIONED BY (dt STRING, hour INT)`);
+  await spark.exec(`CONVERT TO DELTA parquet.\`${safePath(dir)}\` NO STATISTICS PARTITIONED BY (dt STRING, hour INT)`);
 }
 
 /** The latest version of the table (its log's newest commit). */
@@ -58,27 +57,21 @@ function relativePath(dir: string, path: string): string {
 
 /** A version's live files as manifest entries, read through Delta (the `_metadata` column): what a reader of that version reads. */
 export async function deltaManifest(spark: SqlEngine, dir: string, version?: number): Promise<Manifest> {
-  const v = version ?? (await deltaVersion(spark, dir));
-  const [h] = await spark.query<{ operation: string }>(`SELECT operation FROM (DESCRIBE HISTORY ${deltaScan(dir)}) WHERE version = ${v}`).catch(() => [{ operation: 'unknown' }]);
+  // One history read: its newest entry, or the version asked for (each statement costs ~0.3–1 s here).
+  const [h] = await spark.query<{ version: number | bigint; operation: string }>(
+    version === undefined ? `DESCRIBE HISTORY ${deltaScan(dir)} LIMIT 1` : `SELECT version, operation FROM (DESCRIBE HISTORY ${deltaScan(dir)}) WHERE version = ${Math.trunc(version)}`,
+  );
+  if (!h) throw new Error(`${dir}: no Delta history${version === undefined ? '' : ` at version ${version}`}`);
+  const v = Number(h.version);
   const rows = await spark.query<{ path: string; bytes: number | bigint; dt: string; hour: number; rows: number | bigint }>(
     `SELECT _metadata.file_path AS path, _metadata.file_size AS bytes, dt, hour, count(*) AS rows FROM ${deltaScan(dir, v)} GROUP BY 1, 2, 3, 4`,
   );
   const files: DataFile[] = rows
     .map((r) => ({ path: relativePath(dir, r.path), dt: r.dt, hour: Number(r.hour), rows: Number(r.rows), bytes: Number(r.bytes) }))
     .sort((a, b) => a.path.localeCompare(b.path));
-  return { format: 'de-lab-manifest/1', version: v, operation: h?.operation ?? 'unknown', files, removed: [] };
+  return { format: 'de-lab-manifest/1', version: v, operation: h.operation, files, removed: [] };
 }
 
-/** Data files in the table directory, live or not (the log's own checkpoint files excluded). */
-export const deltaDataFilesOnDisk = (dir: string) => filesOnDisk(dir).filter((f) => f.path.endsWith('.parquet') && !f.path.startsWith('_delta_log/'));
-
-/** Data files on disk that the latest version does not read: replaced ones, and a crashed writer's orphans. */
-export function unreferencedDeltaFiles(dir: string, m: Manifest): string[] {
-  const live = new Set(m.files.map((f) => f.path));
-  return deltaDataFilesOnDisk(dir)
-    .map((f) => f.path)
-    .filter((p) => !live.has(p));
-}
 
 /** Per partition (rows, the md5-based Dialect checksum) of one version: the same numbers DuckDB computes from the sink's files. */
 export async function deltaFingerprints(spark: SqlEngine, dir: string, version?: number): Promise<Map<string, Fingerprint>> {
@@ -131,7 +124,6 @@ const writeSettings = (options: CompactOptions) => ({
   'spark.databricks.delta.optimize.maxFileSize': 1 << 30,
 });
 
-const emptyResult = (version: number): CompactResult => ({ version, committed: false, partitionsCompacted: 0, partitionsSkipped: 0, filesRemoved: 0, filesWritten: 0, bytesRead: 0, bytesWritten: 0 });
 
 /**
  * The reference on Delta: `OPTIMIZE`. Delta writes the new files beside the old ones, then commits
@@ -178,11 +170,6 @@ function parseMetrics(m: unknown): OptimizeMetrics {
   return (m && typeof m === 'object' ? m : {}) as OptimizeMetrics;
 }
 
-/** `dt = '…' AND hour = …` of one partition (values checked, then inlined). */
-function partitionPredicate(p: { dt: string; hour: number }): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(p.dt) || !Number.isInteger(p.hour)) throw new Error(`unexpected partition ${JSON.stringify(p)}`);
-  return `(dt = '${p.dt}' AND hour = ${p.hour})`;
-}
 
 /**
  * A pitfall: the textbook "read the partition, then overwrite it", on Delta as two commits per
@@ -194,7 +181,7 @@ function partitionPredicate(p: { dt: string; hour: number }): string {
 export const deltaInPlace: DeltaCompactFn = async (spark, tableDir, options) => {
   const m = await deltaManifest(spark, tableDir);
   const { plans, skipped } = planCompaction(m, options);
-  const result = { ...emptyResult(m.version), partitionsSkipped: skipped };
+  const result = emptyResult(m.version, skipped);
   const scan = deltaScan(tableDir);
   let n = 0;
   for (const p of plans) {
@@ -232,7 +219,7 @@ export function deltaRewriteChecking(check: CompactionCheck): DeltaCompactFn {
   return async (spark, tableDir, options) => {
     const m = await deltaManifest(spark, tableDir);
     const { plans, skipped } = planCompaction(m, options);
-    const result = { ...emptyResult(m.version), partitionsSkipped: skipped };
+    const result = emptyResult(m.version, skipped);
     if (plans.length === 0) return result;
     const where = plans.map(partitionPredicate).join(' OR ');
     const source = `SELECT * FROM ${deltaScan(tableDir, m.version)} WHERE ${where}`;
@@ -281,7 +268,7 @@ export function deltaRewriteChecking(check: CompactionCheck): DeltaCompactFn {
  * 7 days unless its check is turned off, which a lab (retention 1 h, then 0) has to do.
  */
 export async function vacuumDelta(spark: SqlEngine, tableDir: string, retentionHours: number): Promise<{ removed: number }> {
-  const before = deltaDataFilesOnDisk(tableDir).length;
+  const before = dataFilesOnDisk(tableDir).length;
   await withSettings(spark, { 'spark.databricks.delta.retentionDurationCheck.enabled': 'false' }, () => spark.exec(`VACUUM ${deltaScan(tableDir)} RETAIN ${retentionHours} HOURS`));
-  return { removed: before - deltaDataFilesOnDisk(tableDir).length };
+  return { removed: before - dataFilesOnDisk(tableDir).length };
 }

@@ -125,18 +125,32 @@ export function filesOnDisk(dir: string): { path: string; bytes: number; mtimeMs
 /** Parquet files on disk that the current manifest does not list as live. */
 export function unreferencedFiles(dir: string, m: Manifest = readManifest(dir)): string[] {
   const live = new Set(m.files.map((f) => f.path));
-  return filesOnDisk(dir)
-    .filter((f) => f.path.endsWith('.parquet') && !live.has(f.path))
+  return dataFilesOnDisk(dir)
+    .filter((f) => !live.has(f.path))
     .map((f) => f.path);
 }
+
+/** The table's data files on disk, live or not: Parquet files, outside a Delta log (whose checkpoints are Parquet too). */
+export const dataFilesOnDisk = (dir: string) => filesOnDisk(dir).filter((f) => f.path.endsWith('.parquet') && !f.path.startsWith('_delta_log/'));
 
 /**
  * A file path as a SQL string literal. Paths are ones we generated (a temp dir + dt=/hour=
  * segments + our file names); anything else is refused rather than escaped.
  */
 export function pathLiteral(path: string): string {
+  return `'${safePath(path)}'`;
+}
+
+/** `path` when it has only the characters of paths we generate (inlined in SQL: a literal, Spark's `delta.\`…\``); else refused. */
+export function safePath(path: string): string {
   if (!/^[A-Za-z0-9_.:/=\-]+$/.test(path)) throw new Error(`refusing to inline unexpected path ${JSON.stringify(path)}`);
-  return `'${path}'`;
+  return path;
+}
+
+/** `(dt = '…' AND hour = …)` of one partition, its values checked before they are inlined. */
+export function partitionPredicate(p: { dt: string; hour: number }): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(p.dt) || !Number.isInteger(p.hour)) throw new Error(`unexpected partition ${JSON.stringify(p)}`);
+  return `(dt = '${p.dt}' AND hour = ${p.hour})`;
 }
 
 /** `read_parquet([...])` over the given files of a table; partition columns come from the dt=/hour= path segments. */
